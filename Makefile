@@ -1,0 +1,39 @@
+# Set-up is automatic: every target creates .venv and installs the project when missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help repro demo test lint ui clean-demo
+
+help:
+	@echo "make repro  - dvc repro of the full pipeline (profile: full, real datasets, paper recipes)"
+	@echo "make demo   - the whole pipeline in the smoke profile, offline, in a copy (.demo/); tables in paper_tables/smoke/"
+	@echo "make test   - lint + test suite (what CI runs)"
+	@echo "make ui     - MLflow UI on this project's tracking store"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+repro: $(STAMP)
+	$(BIN)/dvc repro
+
+demo: $(STAMP)
+	$(BIN)/repro demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+ui: $(STAMP)
+	$(BIN)/repro ui
+
+clean-demo:
+	rm -rf .demo paper_tables/smoke

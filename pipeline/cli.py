@@ -1,0 +1,370 @@
+"""The ``repro`` command line: one sub-command per pipeline stage, plus inspection tools.
+
+DVC stages call these same commands (see dvc.yaml). Errors the user can fix are one line on
+stderr with a non-zero exit; machine-readable output goes to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .catalog import CatalogError, all_runs, get_run, load_catalog
+from .data import DataError
+from .settings import PROFILES, Project, project_root
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Reproduce attention-network papers: fetch, train, evaluate, render.",
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    project: Project
+
+
+state = State()
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    profile: Annotated[
+        str | None, typer.Option(help=f"Profile: {' | '.join(PROFILES)} (default: params.yaml).")
+    ] = None,
+    root: Annotated[Path | None, typer.Option(help="Project root (default: current folder).")] = None,
+) -> None:
+    if profile is not None and profile not in PROFILES:
+        fail(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
+    state.project = Project(project_root(root), profile)
+
+
+def _guard(fn, *args, **kwargs):
+    """Run ``fn``; turn the errors a user can fix into one-line messages."""
+    from .evaluation import CheckpointError
+    from .models import UnknownModelError
+
+    try:
+        return fn(*args, **kwargs)
+    except (CatalogError, DataError, CheckpointError, UnknownModelError, FloatingPointError) as exc:
+        fail(str(exc))
+
+
+@cache
+def model_cost(model: str, options: str, classes: int, size: int) -> tuple[int, int]:
+    from .models import create_model, macs_per_image, trainable_params
+
+    net = create_model(model, classes, **json.loads(options))
+    return trainable_params(net), macs_per_image(net, size)
+
+
+def configuration_rows() -> list[dict]:
+    from .data import DATASETS
+
+    rows = []
+    for run in all_runs().values():
+        ds = DATASETS[run.dataset]
+        params, macs = model_cost(
+            run.model, json.dumps(run.model_options, sort_keys=True), ds.num_classes, ds.image_size
+        )
+        rows.append(
+            {
+                "name": run.name,
+                "source": run.source,
+                "dataset": run.dataset,
+                "model": run.model,
+                "model_options": run.model_options,
+                "params": params,
+                "macs": macs,
+                "seeds": list(range(run.runs)),
+                "reported": [r.model_dump() for r in run.reported],
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_configs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False) -> None:
+    """List every configuration in the catalog with its parameter count, MACs and reported figures."""
+    rows = _guard(configuration_rows)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "source", "dataset", "model", "params", "MACs", "reported")
+    for r in rows:
+        rep = "; ".join(f"{x['metric']}={x['value']:g}" for x in r["reported"])
+        table.add_row(
+            r["name"], r["source"], r["dataset"], r["model"], f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}M", rep
+        )
+    out.print(table)
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    classes: Annotated[int | None, typer.Option(help="Number of classes (default: each model's own).")] = None,
+) -> None:
+    """List every registered model with its trainable parameters and MACs per image."""
+    from .models import list_models, model_info
+
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        k = classes or info.default_classes
+        params, macs = model_cost(name, "{}", k, info.input_size)
+        rows.append(
+            {
+                "name": name,
+                "family": info.family,
+                "classes": k,
+                "input_size": info.input_size,
+                "params": params,
+                "macs": macs,
+                "notes": info.notes,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "family", "classes", "input", "params", "MACs")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["family"],
+            str(r["classes"]),
+            str(r["input_size"]),
+            f"{r['params']:,}",
+            f"{r['macs'] / 1e6:,.1f}M",
+        )
+    out.print(table)
+
+
+@app.command()
+def fetch(
+    dataset: Annotated[str, typer.Argument(help="Dataset name, e.g. cifar10.")],
+    archive: Annotated[Path | None, typer.Option(help="A pre-downloaded official archive.")] = None,
+) -> None:
+    """Fetch a dataset (verify, extract safely, parse) into data/prepared/<dataset>."""
+    from .data import dataset_source
+    from .data import fetch as do_fetch
+    from .tracking import stage_run
+
+    project = state.project
+    _guard(dataset_source, dataset)
+    settings = _guard(lambda: project.params).fetch.get(dataset)
+    if archive is None and settings is not None and settings.archive:
+        archive = project.root / settings.archive
+    with stage_run(project.root, "data", f"fetch@{dataset}", project.profile, {"dataset": dataset}) as tracker:
+        path, manifest = _guard(
+            do_fetch, dataset, project.data_root, project.profile, archive, settings.mirrors if settings else []
+        )
+        digest_key = next(k for k in manifest if k.startswith("archive_") and k != "archive")
+        tracker.log_params(
+            {
+                "dataset": dataset,
+                "archive": manifest["archive"],
+                digest_key: manifest[digest_key],
+                "profile": project.profile,
+            }
+        )
+        tracker.log_metrics({f"{s}_images": c["images"] for s, c in manifest["splits"].items()})
+        tracker.set_tags({"dataset.digest": manifest[digest_key]})
+        tracker.log_artifact(path / "manifest.json")
+    counts = ", ".join(f"{s} {c['images']:,}" for s, c in manifest["splits"].items())
+    err.print(f"prepared {dataset} at {path}: {counts} images, {len(manifest['classes'])} classes")
+
+
+def _seed_and_run(config: str, seed: int):
+    run = _guard(get_run, config)
+    if seed < 0:
+        fail(f"--seed must be >= 0, got {seed}")
+    return run
+
+
+@app.command()
+def train(
+    config: Annotated[str, typer.Argument(help="Configuration name (see `repro list`).")],
+    seed: Annotated[int, typer.Option(help="Random seed of this run.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Resume from the last complete checkpoint.")] = True,
+) -> None:
+    """Train one configuration with one seed into runs/<config>-s<seed>/."""
+    from .tracking import stage_run
+    from .training import HISTORY, resolve_device
+    from .training import train as do_train
+
+    project = state.project
+    run = _seed_and_run(config, seed)
+    params = _guard(lambda: project.params)
+    recipe = project.recipe(run.recipe)
+    run_dir = project.run_dir(run.name, seed)
+    device = resolve_device(params.train.device)
+    tags = {
+        "config": run.name,
+        "source": run.source,
+        "config_hash": run.config_hash(),
+        "seed": str(seed),
+        "dataset": run.dataset,
+        "model": run.model,
+    }
+    with stage_run(
+        project.root, run.source, f"train@{run.name}-s{seed}", project.profile, tags, system_metrics=True
+    ) as tracker:
+        tracker.log_params(
+            {
+                "model": run.model,
+                "dataset": run.dataset,
+                "seed": seed,
+                **recipe.model_dump(),
+                **{f"model.{k}": v for k, v in run.model_options.items()},
+            }
+        )
+        result = _guard(
+            do_train,
+            run,
+            recipe,
+            seed,
+            project.data_root / "prepared" / run.dataset,
+            run_dir,
+            device,
+            epoch_steps_cap=params.smoke.eval_every if project.profile == "smoke" else None,
+            deterministic=params.train.deterministic,
+            log_metrics=tracker.log_metrics,
+            resume=resume,
+        )
+        tracker.log_metrics({k: v for k, v in result.metrics.items() if k not in ("seed",)})
+        tracker.log_artifact(run_dir / HISTORY)
+        tracker.log_dict(result.metrics, "train.json")
+        log_model(tracker, result.model, run)
+    err.print(
+        f"{run.name} seed {seed}: final test acc {result.metrics['final_test_acc']:.2f}%"
+        f" after {result.metrics['steps']} steps"
+    )
+
+
+def log_model(tracker, model, run) -> None:
+    """Log the trained model to MLflow (pickle flavour: torch.export is slow for these CNNs)."""
+    if tracker.mlflow is None:
+        return
+    import torch
+
+    from .models import model_info
+
+    size = model_info(run.model).input_size
+    example = torch.zeros(1, 3, size, size).numpy()
+    try:
+        tracker.mlflow.pytorch.log_model(
+            model.cpu().eval(), name="model", serialization_format="pickle", input_example=example
+        )
+    except Exception as exc:  # tracking never stops a stage
+        err.print(f"warning: MLflow: could not log the model ({exc})")
+
+
+@app.command()
+def evaluate(
+    config: Annotated[str, typer.Argument(help="Configuration name (see `repro list`).")],
+    seed: Annotated[int, typer.Option(help="Seed of the run to evaluate.")] = 0,
+) -> None:
+    """Evaluate a trained run on the held-out test split; write runs/<config>-s<seed>/eval.json."""
+    from .evaluation import evaluate as do_evaluate
+    from .tracking import stage_run
+    from .training import resolve_device
+
+    project = state.project
+    run = _seed_and_run(config, seed)
+    params = _guard(lambda: project.params)
+    tags = {
+        "config": run.name,
+        "source": run.source,
+        "config_hash": run.config_hash(),
+        "seed": str(seed),
+        "dataset": run.dataset,
+        "model": run.model,
+    }
+    with stage_run(project.root, run.source, f"evaluate@{run.name}-s{seed}", project.profile, tags) as tracker:
+        metrics = _guard(
+            do_evaluate,
+            run,
+            project.recipe(run.recipe),
+            project.run_dir(run.name, seed),
+            project.data_root / "prepared" / run.dataset,
+            resolve_device(params.train.device),
+        )
+        tracker.log_metrics(metrics)
+    print(json.dumps(metrics))
+
+
+@app.command()
+def render() -> None:
+    """Render every source table into paper_tables/: reported beside reproduced, with verdicts."""
+    from .tables import render_all
+    from .tracking import git_commit, stage_run
+
+    project = state.project
+    params = _guard(lambda: project.params)
+    sources = _guard(load_catalog)
+    seeds: dict[str, list[int]] = {}
+    for entry in params.runs.values():
+        seeds.setdefault(entry.config, []).append(entry.seed)
+    context = {"profile": project.profile, "commit": git_commit(project.root)}
+    with stage_run(project.root, "tables", "render", project.profile) as tracker:
+        written = render_all(sources, project.root / "runs", project.tables_dir, seeds, context)
+        for path in written:
+            tracker.log_artifact(path, "paper_tables")
+    err.print(f"rendered {len(written)} files into {project.tables_dir}")
+
+
+@app.command()
+def sync(
+    check: Annotated[bool, typer.Option("--check", help="Only report whether params.yaml is in sync.")] = False,
+) -> None:
+    """Write the catalog's (configuration, seed) runs and datasets into params.yaml's generated block."""
+    from .stages import sync_params
+
+    project = state.project
+    changed = _guard(sync_params, project.root / "params.yaml", project.profile, write=not check)
+    if check and changed:
+        fail("params.yaml runs/datasets are out of date with reproduce/*.yaml; run `repro sync`", 1)
+    err.print("params.yaml " + ("updated" if changed and not check else "is in sync"))
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port to serve on (127.0.0.1).")] = 5000,
+    store: Annotated[Path | None, typer.Option(help="SQLite store (default: the project's mlflow.db).")] = None,
+) -> None:
+    """Start the MLflow UI on this project's tracking store and print its URL."""
+    import subprocess
+
+    from .tracking import tracking_uri
+
+    uri = f"sqlite:///{store.resolve()}" if store else tracking_uri(state.project.root)
+    url = f"http://127.0.0.1:{port}"
+    print(url, flush=True)
+    err.print(f"MLflow UI for {uri} at {url} (Ctrl-C to stop)")
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
+    raise typer.Exit(subprocess.call(cmd))
+
+
+@app.command()
+def demo(dest: Annotated[Path, typer.Option(help="Where the smoke copy of the project runs.")] = Path(".demo")) -> None:
+    """Run the whole DVC pipeline in the smoke profile in a git-ignored copy; tables → paper_tables/smoke/."""
+    from .demo import run_demo
+
+    project = state.project
+    dest = dest if dest.is_absolute() else project.root / dest
+    code = _guard(run_demo, project.root, dest)
+    raise typer.Exit(code)

@@ -1,0 +1,67 @@
+"""``make demo``: the whole DVC pipeline in the smoke profile, in a git-ignored copy of the project.
+
+Running the smoke profile in place would rewrite dvc.lock and the committed tables, so the
+project's files (tracked and untracked-not-ignored) are copied to ``dest``, switched to the smoke
+profile and run with the real ``dvc repro``. The copy keeps its own data, runs and MLflow store
+(``dest/mlflow.db``); the rendered tables are copied to ``paper_tables/smoke/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .stages import sync_params
+from .tracking import git_commit
+
+
+def project_files(root: Path) -> list[str]:
+    out = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    )
+    return [f for f in out.stdout.decode().split("\0") if f and (root / f).is_file()]
+
+
+def copy_project(root: Path, dest: Path) -> None:
+    """Mirror the project's files into ``dest`` (unchanged files are left alone for DVC's cache)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in project_files(root):
+        if rel == "dvc.lock" or rel.startswith("paper_tables/"):
+            continue  # the copy keeps its own lock file and rendered outputs
+        src, dst = root / rel, dest / rel
+        if dst.is_file() and dst.stat().st_size == src.stat().st_size and dst.read_bytes() == src.read_bytes():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def dvc_env(root: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["REPRO_GIT_COMMIT"] = git_commit(root)
+    return env
+
+
+def run_demo(root: Path, dest: Path, publish: bool = True) -> int:
+    copy_project(root, dest)
+    (dest / ".dvc").mkdir(exist_ok=True)
+    (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")  # the copy is no git repo
+    sync_params(dest / "params.yaml", "smoke")
+    env = dvc_env(root)
+    code = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=dest, env=env)
+    if code == 0 and publish:
+        target = root / "paper_tables" / "smoke"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(dest / "paper_tables", target, ignore=shutil.ignore_patterns("smoke", ".*"))
+        print(
+            f"smoke tables: {target}\nMLflow store: {dest / 'mlflow.db'}"
+            f" (open with `repro ui --store {dest / 'mlflow.db'}`)",
+            file=sys.stderr,
+        )
+    return code

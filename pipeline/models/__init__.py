@@ -1,0 +1,25 @@
+"""Models: importing this package imports every architecture module beside it, which registers
+its models. Adding an architecture = adding one module file here; nothing else to edit."""
+
+import importlib
+import pkgutil
+
+from .cost import bn_running_stats, macs_per_image, trainable_params
+from .registry import ModelInfo, UnknownModelError, create_model, list_models, model_info, register_model
+
+_INFRASTRUCTURE = {"registry", "cost"}
+for _mod in pkgutil.iter_modules(__path__):
+    if _mod.name not in _INFRASTRUCTURE and not _mod.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod.name}")
+
+__all__ = [
+    "ModelInfo",
+    "UnknownModelError",
+    "bn_running_stats",
+    "create_model",
+    "list_models",
+    "macs_per_image",
+    "model_info",
+    "register_model",
+    "trainable_params",
+]

@@ -1,0 +1,37 @@
+"""Model cost: trainable parameters and multiply-accumulates per image.
+
+MACs come from ``torch.utils.flop_counter`` (FLOPs / 2). The library counts convolutions and
+matrix products only; BN, activations, pooling and element-wise products count zero (thop counts
+some of those too, so its figures run slightly higher).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def trainable_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def bn_running_stats(model: nn.Module) -> int:
+    """Running mean + variance entries (what Keras' summary and the paper add to the count)."""
+    return sum(
+        m.running_mean.numel() + m.running_var.numel()
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None
+    )
+
+
+@torch.no_grad()
+def macs_per_image(model: nn.Module, input_size: int, channels: int = 3) -> int:
+    """Forward multiply-accumulates for one image at ``input_size``² (eval mode, CPU)."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(1, channels, input_size, input_size)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was_training)
+    return counter.get_total_flops() // 2

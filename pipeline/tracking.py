@@ -1,0 +1,144 @@
+"""MLflow tracking of every stage: one run per stage execution.
+
+The store defaults to SQLite at the project root (``mlflow.db``, artifacts in ``mlartifacts/``),
+made absolute from ``DVC_ROOT`` when DVC runs the stage (queued experiments run in temporary
+copies) and overridden by ``MLFLOW_TRACKING_URI``. MLflow is imported lazily so training runs on
+machines without it; a tracking failure is reported and never stops training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def store_root(project_root: Path) -> Path:
+    return Path(os.environ.get("DVC_ROOT") or project_root).resolve()
+
+
+def tracking_uri(project_root: Path) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root(project_root) / 'mlflow.db'}"
+
+
+def artifact_location(project_root: Path) -> str:
+    return (store_root(project_root) / "mlartifacts").as_uri()
+
+
+def git_commit(root: Path) -> str:
+    if os.environ.get("REPRO_GIT_COMMIT"):
+        return os.environ["REPRO_GIT_COMMIT"]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _warn(msg: str) -> None:
+    print(f"warning: MLflow: {msg}", file=sys.stderr)
+
+
+class StageRun:
+    """A stage's MLflow run; every call is a no-op after a tracking failure (reported once)."""
+
+    def __init__(self, mlflow=None):
+        self.mlflow, self.run_id = mlflow, None
+
+    def _call(self, fn: str, *args, **kwargs):
+        if self.mlflow is None:
+            return None
+        try:
+            return getattr(self.mlflow, fn)(*args, **kwargs)
+        except Exception as exc:  # tracking must never stop a stage
+            _warn(f"{fn} failed ({exc}); tracking is off for the rest of this stage")
+            self.mlflow = None
+            return None
+
+    def log_params(self, params: dict) -> None:
+        self._call("log_params", {k: str(v)[:500] for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self._call("log_metrics", numbers, step=step)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._call("log_artifact", str(path), artifact_path)
+
+    def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
+        self._call("log_artifacts", str(path), artifact_path)
+
+    def log_dict(self, obj: dict, name: str) -> None:
+        self._call("log_dict", obj, name)
+
+    def set_tags(self, tags: dict) -> None:
+        self._call("set_tags", tags)
+
+    def log_input(self, dataset, context: str) -> None:
+        self._call("log_input", dataset, context=context)
+
+
+@contextlib.contextmanager
+def stage_run(
+    project_root: Path,
+    experiment: str,
+    command: str,
+    profile: str,
+    tags: dict | None = None,
+    system_metrics: bool = False,
+):
+    """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command.
+
+    Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C / SIGTERM).
+    """
+    if os.environ.get("REPRO_TRACKING", "on") == "off":
+        yield StageRun()
+        return
+    try:
+        import logging
+
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage logs to our own lines
+        logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format notice, chosen knowingly
+        mlflow.set_tracking_uri(tracking_uri(project_root))
+        if mlflow.get_experiment_by_name(experiment) is None:
+            with contextlib.suppress(Exception):  # a concurrent stage may create it first
+                mlflow.create_experiment(experiment, artifact_location=artifact_location(project_root))
+        mlflow.set_experiment(experiment)
+        all_tags = {
+            "git.commit": git_commit(store_root(project_root)),
+            "profile": profile,
+            "stage": os.environ.get("DVC_STAGE", command),
+            **({"dvc.exp_name": os.environ["DVC_EXP_NAME"]} if "DVC_EXP_NAME" in os.environ else {}),
+            **(tags or {}),
+        }
+        active = mlflow.start_run(
+            run_name=os.environ.get("DVC_STAGE", command), tags=all_tags, log_system_metrics=system_metrics
+        )
+    except Exception as exc:
+        _warn(f"cannot start a run at {tracking_uri(project_root)} ({exc}); continuing without tracking")
+        yield StageRun()
+        return
+    run = StageRun(mlflow)
+    run.run_id = active.info.run_id
+    status = "FINISHED"
+    try:
+        yield run
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    except BaseException:
+        status = "FAILED"
+        raise
+    finally:
+        if run.mlflow is not None:
+            try:
+                mlflow.end_run(status=status)
+            except Exception as exc:
+                _warn(f"could not close run {run.run_id} ({exc})")
+        else:
+            with contextlib.suppress(Exception):
+                mlflow.end_run(status=status)
