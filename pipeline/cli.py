@@ -66,10 +66,9 @@ def _guard(fn, *args, **kwargs):
 
 @cache
 def model_cost(model: str, options: str, classes: int, size: int) -> tuple[int, int]:
-    from .models import create_model, macs_per_image, trainable_params
+    from .models.cost import model_cost as count
 
-    net = create_model(model, classes, **json.loads(options))
-    return trainable_params(net), macs_per_image(net, size)
+    return count(model, classes, size, **json.loads(options))
 
 
 def configuration_rows() -> list[dict]:

@@ -16,3 +16,32 @@ def cifar_fixture(tmp_path):
     path = tmp_path / "cifar-10-python.tar.gz"
     md5s = make_cifar10_archive(path, per_batch=20, test=30)
     return path, md5s
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A registered CNN small enough to train in a second on the CI CPU."""
+    from torch import nn
+
+    from pipeline.models import list_models, register_model
+
+    name = "tiny-cnn-test"
+    if name not in list_models():
+
+        @register_model(name, family="test", notes="test-only")
+        def _tiny(num_classes: int = 10) -> nn.Module:
+            return nn.Sequential(
+                nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
+                nn.Flatten(), nn.Linear(128, num_classes),
+            )  # fmt: skip
+
+    return name
+
+
+@pytest.fixture(scope="session")
+def smoke_data(tmp_path_factory):
+    """The smoke profile's prepared CIFAR-10 (generated archive → official parse path)."""
+    from pipeline.data import fetch
+
+    out, _ = fetch("cifar10", tmp_path_factory.mktemp("data"), profile="smoke")
+    return out

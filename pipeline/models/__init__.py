@@ -4,7 +4,7 @@ its models. Adding an architecture = adding one module file here; nothing else t
 import importlib
 import pkgutil
 
-from .cost import bn_running_stats, macs_per_image, trainable_params
+from .cost import bn_running_stats, macs_per_image, model_cost, trainable_params
 from .registry import ModelInfo, UnknownModelError, create_model, list_models, model_info, register_model
 
 _INFRASTRUCTURE = {"registry", "cost"}
@@ -19,6 +19,7 @@ __all__ = [
     "create_model",
     "list_models",
     "macs_per_image",
+    "model_cost",
     "model_info",
     "register_model",
     "trainable_params",

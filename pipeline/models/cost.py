@@ -35,3 +35,16 @@ def macs_per_image(model: nn.Module, input_size: int, channels: int = 3) -> int:
         model(x)
     model.train(was_training)
     return counter.get_total_flops() // 2
+
+
+def model_cost(name: str, num_classes: int, input_size: int, **options) -> tuple[int, int]:
+    """(trainable parameters, forward MACs per image) of a registered model, counted on the meta
+    device: shapes only, no memory and no arithmetic, so even the ImageNet models take a second."""
+    from .registry import create_model
+
+    with torch.device("meta"):
+        model = create_model(name, num_classes, **options)
+        model.eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size))
+    return trainable_params(model), counter.get_total_flops() // 2
