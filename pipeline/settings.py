@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from .catalog import CatalogError, Recipe, Schedule, _line_of
+from .catalog import CatalogError, Recipe, _line_of
 
 PROFILES = ("full", "smoke")
 
@@ -22,6 +22,7 @@ class Strict(BaseModel):
 class FetchSettings(Strict):
     archive: str | None = None  # a pre-downloaded official archive (path relative to the project)
     mirrors: list[str] = []  # tried in order after the official URL
+    imagefolder: str | None = None  # a user dataset: train/<class>/*, test/<class>/* (directory or archive)
 
 
 class SmokeSettings(Strict):
@@ -33,9 +34,27 @@ class SmokeSettings(Strict):
 
 
 class TrainSettings(Strict):
+    """Execution settings: they change speed, not the recipe."""
+
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # bitwise-repeatable on CPU; GPU kernels stay nondeterministic
-    checkpoint_every: PositiveInt = 1  # epochs between checkpoints
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
+    compile: bool = False  # torch.compile the model (eager fallback)
+
+    def execution(self, epoch_steps_cap: int | None = None):
+        from .training import Execution, resolve_device
+
+        device = resolve_device(self.device)
+        cuda = device.type == "cuda"
+        return Execution(
+            device=device,
+            deterministic=self.deterministic,
+            bf16=self.precision == "bf16" or (self.precision == "auto" and cuda),
+            channels_last=self.channels_last == "on" or (self.channels_last == "auto" and cuda),
+            compile=self.compile,
+            epoch_steps_cap=epoch_steps_cap,
+        )
 
 
 class RunEntry(Strict):
@@ -101,17 +120,27 @@ class Project:
         return self.root / "runs" / run_key(config, seed)
 
     def recipe(self, recipe: Recipe) -> Recipe:
-        """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape."""
+        """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape
+        (milestones and warm-up move to the same fraction of the shortened run)."""
         if self.profile != "smoke":
             return recipe
         s = self.params.smoke
         total = recipe.iterations or recipe.epochs
-        milestones = sorted({max(1, round(m / total * s.iterations)) for m in recipe.schedule.milestones})
-        schedule = Schedule(
-            kind=recipe.schedule.kind, unit="iteration", milestones=milestones, gamma=recipe.schedule.gamma
+        scale = s.iterations / total
+        milestones = sorted({max(1, round(m * scale)) for m in recipe.schedule.milestones})
+        warmup = recipe.schedule.warmup_iterations and max(1, round(recipe.schedule.warmup_iterations * scale))
+        schedule = recipe.schedule.model_copy(
+            update={"unit": "iteration", "milestones": milestones, "warmup_iterations": warmup}
         )
+        window = recipe.best_window and (1, 1 + s.iterations // s.eval_every)
         return recipe.model_copy(
-            update={"iterations": s.iterations, "epochs": None, "batch_size": s.batch_size, "schedule": schedule}
+            update={
+                "iterations": s.iterations,
+                "epochs": None,
+                "batch_size": s.batch_size,
+                "schedule": schedule,
+                "best_window": window,
+            }
         )
 
 

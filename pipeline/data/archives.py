@@ -1,17 +1,24 @@
-"""Archive integrity and safe extraction.
+"""Archive integrity, safe extraction and safe in-memory reading.
 
 Integrity uses torchvision's helpers; extraction refuses any member that could escape the target
 (absolute path, ``..``, links, devices) and extracts into a temporary sibling that is renamed into
-place only when complete, so a failed extraction leaves nothing behind.
+place only when complete, so a failed extraction leaves nothing behind. ``iter_files`` reads the
+regular files of a directory, tar or zip into memory under the same member checks (for archives of
+many small images, where writing tens of thousands of files to disk first would dominate the time).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import lzma
 import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 from torchvision.datasets.utils import calculate_md5
@@ -29,6 +36,20 @@ def file_digest(path: Path, algorithm: str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def tree_digest(folder: Path, algorithm: str = "sha256") -> str:
+    """Digest of a directory tree: every regular file's relative path and content, in sorted order."""
+    digest = hashlib.new(algorithm)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_digest(path, algorithm).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def source_digest(path: Path, algorithm: str) -> str:
+    """``file_digest`` of an archive, ``tree_digest`` of a plain directory."""
+    return tree_digest(path, algorithm) if path.is_dir() else file_digest(path, algorithm)
 
 
 def verify_archive(path: Path, expected: str, algorithm: str = "md5") -> str:
@@ -66,6 +87,8 @@ def _safe_members_zip(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInf
         mode = (m.external_attr >> 16) & 0o170000
         if mode == 0o120000:  # S_IFLNK stored by Unix zip tools
             raise DataError(f"{archive.name}: refusing member {m.filename!r} (symlinks are not allowed)")
+        if mode not in (0, 0o100000, 0o040000):  # only unset, regular file or directory
+            raise DataError(f"{archive.name}: refusing member {m.filename!r} (devices and pipes are not allowed)")
     return members
 
 
@@ -81,7 +104,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
             try:
                 with tarfile.open(archive) as tf:
                     tf.extractall(tmp, members=_safe_members_tar(tf, archive), filter="data")
-            except (tarfile.TarError, EOFError, OSError) as exc:
+            except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
                 raise DataError(f"{archive.name}: cannot read archive ({exc}); fetch it again") from exc
         if target.exists():
             shutil.rmtree(target)
@@ -90,3 +113,90 @@ def safe_extract(archive: Path, target: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def iter_files(
+    source: Path, wanted: Callable[[str], bool] = lambda name: True, dirs: bool = False
+) -> Iterator[tuple[str, bytes | None]]:
+    """Yield ``(posix relative name, bytes)`` for the regular files of a directory, tar or zip.
+
+    Members are checked as in ``safe_extract`` (a bad one raises DataError; nothing is written to
+    disk). Only files for which ``wanted(name)`` is true are read; with ``dirs``, directories are
+    yielded too, as ``(name, None)``. Tar members come in archive order (one streaming pass), zip
+    members in central-directory order, a directory's entries sorted.
+    """
+    if source.is_dir():
+        for path in sorted(source.rglob("*")):
+            name = path.relative_to(source).as_posix()
+            if path.is_symlink():
+                raise DataError(f"{source.name}: refusing {name!r} (symlinks are not allowed); copy the file instead")
+            if path.is_dir():
+                if dirs:
+                    yield name, None
+            elif path.is_file() and wanted(name):
+                yield name, path.read_bytes()
+        return
+    if zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            for m in _safe_members_zip(zf, source):
+                name = PurePosixPath(m.filename).as_posix()  # "./a/b/" -> "a/b"
+                if m.is_dir():
+                    if dirs:
+                        yield name, None
+                elif wanted(name):
+                    yield name, zf.read(m)
+        return
+    try:
+        with tarfile.open(source) as tf:
+            for m in tf:  # streaming: each member is checked before it is read
+                _check_member_name(m.name, source)
+                if not (m.isfile() or m.isdir()):
+                    raise DataError(f"{source.name}: refusing member {m.name!r} (links and devices are not allowed)")
+                name = PurePosixPath(m.name).as_posix()
+                if m.isdir():
+                    if dirs and name != ".":
+                        yield name, None
+                elif wanted(name):
+                    yield name, tf.extractfile(m).read()
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+        raise DataError(f"{source.name}: cannot read archive ({exc}); fetch it again") from exc
+
+
+def write_archive(path: Path, members: dict[str, bytes | None]) -> Path:
+    """Write a deterministic tar / tar.gz / tar.xz / zip (by suffix); ``None`` marks a directory.
+
+    Fixed mtime (2020-01-01), uid/gid 0, members in the given order: the same members give the
+    same bytes, so a fixture's digest is stable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for member, blob in members.items():
+                info = zipfile.ZipInfo(member + "/" if blob is None else member, date_time=(2020, 1, 1, 0, 0, 0))
+                info.external_attr = ((0o040755 if blob is None else 0o100644) << 16) | (0x10 if blob is None else 0)
+                info.compress_type = zipfile.ZIP_STORED if blob is None else zipfile.ZIP_DEFLATED
+                zf.writestr(info, b"" if blob is None else blob)
+        return path
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tf:
+        for member, blob in members.items():
+            info = tarfile.TarInfo(member)
+            info.mtime, info.uid, info.gid = 1577836800, 0, 0
+            if blob is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tf.addfile(info)
+            else:
+                info.size, info.mode = len(blob), 0o644
+                tf.addfile(info, io.BytesIO(blob))
+    data = raw.getvalue()
+    if name.endswith((".tar.gz", ".tgz")):
+        with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gz:
+            gz.write(data)
+    elif name.endswith(".tar.xz"):
+        path.write_bytes(lzma.compress(data, format=lzma.FORMAT_XZ, preset=6))
+    elif name.endswith(".tar"):
+        path.write_bytes(data)
+    else:
+        raise ValueError(f"{path}: unknown archive type; use .tar, .tar.gz, .tgz, .tar.xz or .zip")
+    return path

@@ -1,8 +1,13 @@
-"""CIFAR-10 in the official python format: parse, and generate an offline fixture.
+"""CIFAR-10 and CIFAR-100 in the official python format: parse, and generate offline fixtures.
 
 Facts (datasets.md §1): ``cifar-10-python.tar.gz``, md5 c58f30108f718f92721af3b95e74349a, folder
 ``cifar-10-batches-py/`` with ``data_batch_1..5``, ``test_batch`` and ``batches.meta`` (protocol-2
 pickles; ``data`` is uint8 N×3072 as R, G, B planes).
+
+CIFAR-100 (datasets.md §2): ``cifar-100-python.tar.gz``, md5 eb9058c3a382ffc7106e4002c42a8d85,
+members ``cifar-100-python/{file.txt~,train,test,meta}``; ``train``/``test`` keys ``filenames``,
+``batch_label``, ``fine_labels``, ``coarse_labels``, ``data``. File names are not unique, so images
+are kept by index (never keyed by file name).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets import CIFAR10
+from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import check_integrity
 
 from .archives import DataError
@@ -22,6 +27,31 @@ from .pickles import load_pickle
 from .prepared import Split
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+# datasets.md §2; meta's fine_label_names are alphabetical
+CIFAR100_CLASSES = (
+    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can "
+    "castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin "
+    "elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster "
+    "man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear pickup_truck "
+    "pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew skunk "
+    "skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger "
+    "tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm"
+).split()
+CIFAR100_SUPERCLASSES = (
+    "aquatic_mammals fish flowers food_containers fruit_and_vegetables household_electrical_devices "
+    "household_furniture insects large_carnivores large_man-made_outdoor_things large_natural_outdoor_scenes "
+    "large_omnivores_and_herbivores medium_mammals non-insect_invertebrates people reptiles small_mammals trees "
+    "vehicles_1 vehicles_2"
+).split()
+# fine label -> coarse label, the standard mapping (matches datasets.md §2's examples); used by the fixture only
+CIFAR100_FINE_TO_COARSE = [
+    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11, 6, 11, 5, 10, 7, 6, 13, 15, 3, 15,
+    0, 11, 1, 10, 12, 14, 16, 9, 11, 5, 5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
+    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13, 16, 19, 2, 4, 6, 19, 5, 5, 8, 19,
+    18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
+]  # fmt: skip
 
 
 def _to_nhwc(data: np.ndarray) -> np.ndarray:
@@ -55,6 +85,49 @@ def parse_cifar10(folder: Path, file_md5s: dict[str, str] | None = None) -> tupl
     return splits, manifest
 
 
+def _duplicates(names: list[str]) -> dict[str, list[int]]:
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name, []).append(i)
+    return {name: idx for name, idx in seen.items() if len(idx) > 1}
+
+
+def parse_cifar100(folder: Path, file_md5s: dict[str, str] | None = None) -> tuple[dict[str, Split], dict]:
+    """Parse an extracted ``cifar-100-python`` folder: fine labels as ``y``, coarse labels as the
+    ``coarse`` extra array, both name lists in the manifest.
+
+    ``file_md5s`` defaults to torchvision's list of the official files' md5s.
+    """
+    official = CIFAR100.train_list + CIFAR100.test_list + [[CIFAR100.meta["filename"], CIFAR100.meta["md5"]]]
+    md5s = _check_files(folder, list(file_md5s.items()) if file_md5s else [tuple(f) for f in official])
+    meta = load_pickle(folder / "meta")
+    fine_names, coarse_names = list(meta["fine_label_names"]), list(meta["coarse_label_names"])
+    splits, duplicates, fine_to_coarse = {}, {}, {}
+    for split in ("train", "test"):
+        batch = load_pickle(folder / split)
+        x = _to_nhwc(batch["data"])
+        fine = np.asarray(batch["fine_labels"], dtype=np.int64)
+        coarse = np.asarray(batch["coarse_labels"], dtype=np.int64)
+        if not (len(x) == len(fine) == len(coarse) == len(batch["filenames"])):
+            raise DataError(f"{folder / split}: data, labels and filenames differ in length; fetch the archive again")
+        if fine.min() < 0 or fine.max() >= len(fine_names) or coarse.min() < 0 or coarse.max() >= len(coarse_names):
+            raise DataError(f"{folder / split}: label out of range; fetch the archive again")
+        for f, c in set(zip(fine.tolist(), coarse.tolist(), strict=True)):
+            if fine_to_coarse.setdefault(f, c) != c:
+                raise DataError(f"{folder / split}: fine class {f} maps to two coarse classes; fetch the archive again")
+        splits[split] = Split(x, fine, {"coarse": coarse})
+        duplicates[split] = _duplicates(list(batch["filenames"]))  # kept by index: no image is lost
+    manifest = {
+        "classes": fine_names,
+        "class_order": "meta fine_label_names",
+        "coarse_classes": coarse_names,
+        "fine_to_coarse": [fine_to_coarse.get(i) for i in range(len(fine_names))],
+        "duplicate_filenames": duplicates,
+        "files_md5": md5s,
+    }
+    return splits, manifest
+
+
 def _md5_bytes(blob: bytes) -> str:
     import hashlib
 
@@ -65,7 +138,7 @@ def synthetic_images(n: int, classes: int, rng: np.random.Generator, size: int =
     """Images with a learnable class signal: a class-specific colour and stripe pattern plus noise."""
     labels = np.arange(n) % classes
     rng.shuffle(labels)
-    palette = rng.integers(40, 216, size=(classes, 3))
+    palette = np.random.default_rng(classes).integers(40, 216, size=(classes, 3))  # same colours in every split
     yy, xx = np.mgrid[0:size, 0:size]
     images = np.empty((n, size, size, 3), dtype=np.uint8)
     for i, c in enumerate(labels):
@@ -94,6 +167,37 @@ def make_cifar10_archive(path: Path, per_batch: int = 40, test: int = 100, seed:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_tar_gz(path, "cifar-10-batches-py", members)
     return {name: _md5_bytes(blob) for name, blob in members.items() if name != "readme.html"}
+
+
+def make_cifar100_archive(path: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0) -> dict:
+    """Write a small ``cifar-100-python.tar.gz`` in exactly the official layout; return member md5s.
+
+    Members in the official order (``file.txt~``, ``train``, ``test``, ``meta``), pickle keys in the
+    official stream order, protocol 2, uint8 N×3072 data; one file name is duplicated in each split
+    (as in the real data) to check that no image is lost. Deterministic bytes.
+    """
+    rng = np.random.default_rng(seed)
+    members: dict[str, bytes] = {"file.txt~": b""}
+    for split, per_class, label in (
+        ("train", train_per_class, "training batch 1 of 1"),
+        ("test", test_per_class, "testing batch 1 of 1"),
+    ):
+        x, fine = synthetic_images(100 * per_class, 100, rng)
+        names = [f"{CIFAR100_CLASSES[c]}_s_{i:06d}.png" for i, c in enumerate(fine)]
+        names[-1] = names[0]  # the real data has duplicate file names (e.g. baby_s_000333.png in train)
+        batch = {
+            "filenames": names,
+            "batch_label": label,
+            "fine_labels": [int(v) for v in fine],
+            "coarse_labels": [CIFAR100_FINE_TO_COARSE[int(v)] for v in fine],
+            "data": x.transpose(0, 3, 1, 2).reshape(len(x), -1),
+        }
+        members[split] = pickle.dumps(batch, protocol=2)
+    meta = {"fine_label_names": CIFAR100_CLASSES, "coarse_label_names": CIFAR100_SUPERCLASSES}
+    members["meta"] = pickle.dumps(meta, protocol=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_tar_gz(path, "cifar-100-python", members)
+    return {name: _md5_bytes(blob) for name, blob in members.items() if name != "file.txt~"}
 
 
 def _batch_pickle(label: str, x: np.ndarray, y: np.ndarray, prefix: str) -> bytes:

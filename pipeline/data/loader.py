@@ -1,76 +1,123 @@
 """A loader that keeps a whole split resident on the training device.
 
 Images stay uint8 on the device; each epoch draws a permutation from a seeded generator, and
-augmentation and normalisation run on the device in batches. No worker processes, no host copies
-inside the training step.
+augmentation (``augment.py``) and normalisation run on the device in batches. No worker processes,
+no host copies inside the training step.
+
+Normalisations (``Normalize.kind``):
+- ``per_pixel_mean``: subtract the training mean image (Wang et al.; with ``scale=255`` the CS231N
+  Tiny ImageNet loader's raw 0–255 mean-image subtraction);
+- ``per_channel``: subtract the training per-channel mean, divide by its std (Keras featurewise
+  centre + std; Jay4869 fitted these on each split separately: pass that split's images as
+  ``stats_x``);
+- ``constants``: fixed mean/std, given or named in ``NORMALIZATION_CONSTANTS``;
+- ``none``: pixels in [0, 1] (times ``scale``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .augment import Augment, augment_batch, random_crop, random_hflip
 from .prepared import Split
 
+__all__ = [
+    "NORMALIZATION_CONSTANTS",
+    "Augment",
+    "DeviceLoader",
+    "Normalize",
+    "channel_stats",
+    "mean_image",
+    "normalizer",
+    "random_crop",
+    "random_hflip",
+]
 
-@dataclass(frozen=True)
-class Augment:
-    crop_padding: int = 0  # zero-pad this many pixels per side, then random crop back to size
-    hflip: bool = False  # random horizontal flip with p = 0.5
+# Named (mean, std) sets for pixels in [0, 1]; copy verbatim, never "correct" them.
+NORMALIZATION_CONSTANTS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    # ZAM conf/global_settings.py: CIFAR-100 training-set statistics (attention_modules.md §7.1)
+    "zam-cifar100": ((0.50708, 0.48655, 0.44092), (0.26733, 0.25644, 0.27615)),
+    # the widely copied CIFAR-10 constants; the blog arms use them on CIFAR-100 (a quirk, §7.2).
+    # The std values are not the dataset's pixel std (≈0.247, 0.243, 0.261; datasets.md §5.1)
+    "blog-cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    # weiaicunzai/pytorch-cifar100 train.py as of Nov 2018 (attention_modules.md §7.3)
+    "wz2018-cifar100": ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
+}
+NORMALIZATIONS = ("per_pixel_mean", "per_channel", "constants", "none")
 
 
 @dataclass(frozen=True)
 class Normalize:
-    """``per_pixel_mean``: subtract the training mean image (Wang et al.); ``per_channel``: subtract
-    the training per-channel mean and divide by its std; ``constants``: given mean/std;
-    ``none``: pixels in [0, 1]."""
+    """How images in [0, 1] are normalised (see the module docstring); the result is multiplied by
+    ``scale``."""
 
     kind: str = "none"
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    constants: str | None = None  # a NORMALIZATION_CONSTANTS name (kind "constants", instead of mean/std)
+    scale: float = 1.0
+
+    def __post_init__(self):
+        if self.kind not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalisation {self.kind!r}; use one of {', '.join(NORMALIZATIONS)}")
+        if self.constants is not None and self.constants not in NORMALIZATION_CONSTANTS:
+            raise ValueError(
+                f"unknown constants {self.constants!r}; known: {', '.join(sorted(NORMALIZATION_CONSTANTS))}"
+            )
+        if self.kind == "constants" and self.constants is None and (self.mean is None or self.std is None):
+            raise ValueError("normalisation 'constants' needs mean and std, or a constants name")
 
 
-def normalizer(norm: Normalize, train_x: np.ndarray, device: torch.device):
-    """Return ``f(float NCHW in [0,1]) -> normalised`` with statistics from the training split."""
+def _chunks(x: np.ndarray, elements: int = 1 << 24) -> Iterator[np.ndarray]:
+    step = max(1, elements // max(1, int(np.prod(x.shape[1:]))))
+    for i in range(0, len(x), step):
+        yield np.asarray(x[i : i + step])
+
+
+def mean_image(x: np.ndarray) -> np.ndarray:
+    """Mean image (H×W×C, float64, pixels in [0, 1]) of uint8 N×H×W×C images, in chunks."""
+    total = np.zeros(x.shape[1:], dtype=np.int64)
+    for chunk in _chunks(x):
+        total += chunk.sum(axis=0, dtype=np.int64)
+    return total / (len(x) * 255.0)
+
+
+def channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (population) std over all pixels of uint8 N×H×W×C, pixels in [0, 1]."""
+    s1 = np.zeros(x.shape[-1], dtype=np.int64)
+    s2 = np.zeros(x.shape[-1], dtype=np.int64)
+    for chunk in _chunks(x):
+        flat = chunk.reshape(-1, x.shape[-1]).astype(np.int64)
+        s1 += flat.sum(0)
+        s2 += (flat * flat).sum(0)
+    n = x.size // x.shape[-1]
+    mean = s1 / n
+    return mean / 255.0, np.sqrt(np.maximum(s2 / n - mean * mean, 0.0)) / 255.0
+
+
+def normalizer(norm: Normalize, stats_x: np.ndarray, device: torch.device) -> Callable[[Tensor], Tensor]:
+    """Return ``f(float NCHW in [0,1]) -> normalised``; statistics from ``stats_x`` (uint8 NHWC,
+    normally the training split)."""
+    scale = float(norm.scale)
     if norm.kind == "none":
-        return lambda x: x
+        return (lambda x: x) if scale == 1.0 else (lambda x: x * scale)
     if norm.kind == "per_pixel_mean":
-        mean = torch.from_numpy(np.asarray(train_x, dtype=np.float64).mean(0) / 255.0)
-        mean = mean.permute(2, 0, 1).float().to(device)
-        return lambda x: x - mean
+        mean = torch.from_numpy(mean_image(stats_x)).permute(2, 0, 1).float().to(device)
+        return lambda x: (x - mean) * scale
     if norm.kind == "per_channel":
-        pixels = np.asarray(train_x, dtype=np.float64).reshape(-1, train_x.shape[-1]) / 255.0
-        mean, std = pixels.mean(0), pixels.std(0)
-    elif norm.kind == "constants":
-        mean, std = np.asarray(norm.mean), np.asarray(norm.std)
+        mean, std = channel_stats(stats_x)
+    elif norm.constants is not None:
+        mean, std = NORMALIZATION_CONSTANTS[norm.constants]
     else:
-        raise ValueError(f"unknown normalisation {norm.kind!r}; use per_pixel_mean, per_channel, constants or none")
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+        mean, std = norm.mean, norm.std
+    m = torch.tensor(np.asarray(mean), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    s = torch.tensor(np.asarray(std), dtype=torch.float32, device=device).view(1, -1, 1, 1) / scale
     return lambda x: (x - m) / s
-
-
-def random_crop(x: Tensor, padding: int, gen: torch.Generator) -> Tensor:
-    """Zero-pad by ``padding`` and crop back to the input size at a random offset per image."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4)
-    oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen, device=gen.device).to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-    batch = torch.arange(n, device=x.device)[:, None, None, None]
-    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
-    return padded[batch, chans, rows, cols]
-
-
-def random_hflip(x: Tensor, gen: torch.Generator) -> Tensor:
-    flip = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 class DeviceLoader:
@@ -109,9 +156,5 @@ class DeviceLoader:
         for i in range(len(self)):
             idx = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
             sel = order[idx] if order is not None else idx
-            x = self.x[sel].float().div_(255.0)
-            if self.augment.crop_padding:
-                x = random_crop(x, self.augment.crop_padding, self.gen)
-            if self.augment.hflip:
-                x = random_hflip(x, self.gen)
+            x = augment_batch(self.x[sel], self.augment, self.gen)  # uint8 in, float in [0, 1] out
             yield self.norm_fn(x), self.y[sel]

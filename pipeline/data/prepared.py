@@ -1,7 +1,8 @@
 """The prepared form every dataset is turned into: uint8 NHWC images, int64 labels, a manifest.
 
-Layout of ``<root>/<dataset>/``: ``{split}_x.npy``, ``{split}_y.npy`` per split and
-``manifest.json``. The folder is written under a temporary name and renamed when complete, and
+Layout of ``<root>/<dataset>/``: ``{split}_x.npy``, ``{split}_y.npy`` per split, optional extra
+per-image arrays ``{split}_{key}.npy`` (e.g. CIFAR-100's ``coarse`` labels, listed in the manifest
+under ``extras``) and ``manifest.json``. The folder is written under a temporary name and renamed when complete, and
 ``manifest.json`` is written last, so a half-written folder is never taken for a finished one.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +25,24 @@ MANIFEST = "manifest.json"
 class Split:
     x: np.ndarray  # uint8, N×H×W×C
     y: np.ndarray  # int64, N
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # other per-image arrays, e.g. "coarse"
 
     def __post_init__(self):
         if self.x.dtype != np.uint8 or self.x.ndim != 4:
             raise ValueError(f"images must be uint8 N×H×W×C, got {self.x.dtype} {self.x.shape}")
         if len(self.x) != len(self.y):
             raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
+        for key, value in self.extras.items():
+            if len(value) != len(self.y) or key in ("x", "y"):
+                raise ValueError(f"extra array {key!r}: {len(value)} entries for {len(self.y)} images")
         self.y = self.y.astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, index) -> Split:
+        """The images (and labels, extras) at ``index`` (a slice or an integer array)."""
+        return Split(self.x[index], self.y[index], {k: v[index] for k, v in self.extras.items()})
 
 
 def write_prepared(out_dir: Path, splits: dict[str, Split], manifest: dict) -> Path:
@@ -42,13 +54,17 @@ def write_prepared(out_dir: Path, splits: dict[str, Split], manifest: dict) -> P
         for name, split in splits.items():
             np.save(tmp / f"{name}_x.npy", split.x)
             np.save(tmp / f"{name}_y.npy", split.y)
+            for key, value in split.extras.items():
+                np.save(tmp / f"{name}_{key}.npy", value)
             counts[name] = {
                 "images": int(len(split.y)),
                 "per_class": np.bincount(split.y, minlength=len(manifest["classes"])).tolist(),
             }
         shape = next(iter(splits.values())).x.shape[1:]
-        full = {**manifest, "splits": counts, "image_shape": list(shape)}
+        extras = sorted({k for split in splits.values() for k in split.extras})
+        full = {**manifest, "splits": counts, "image_shape": list(shape), "extras": extras}
         (tmp / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
+        tmp.chmod(0o755)  # mkdtemp makes it owner-only
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
@@ -66,8 +82,13 @@ def read_manifest(data_dir: Path) -> dict:
 
 
 def load_split(data_dir: Path, split: str, mmap: bool = True) -> Split:
-    read_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     if not (data_dir / f"{split}_x.npy").is_file():
         raise DataError(f"dataset {data_dir.name} has no split {split!r}")
     mode = "r" if mmap else None
-    return Split(np.load(data_dir / f"{split}_x.npy", mmap_mode=mode), np.load(data_dir / f"{split}_y.npy"))
+    extras = {
+        key: np.load(data_dir / f"{split}_{key}.npy")
+        for key in manifest.get("extras", [])
+        if (data_dir / f"{split}_{key}.npy").is_file()
+    }
+    return Split(np.load(data_dir / f"{split}_x.npy", mmap_mode=mode), np.load(data_dir / f"{split}_y.npy"), extras)
