@@ -28,12 +28,67 @@ class Strict(BaseModel):
 
 
 class Schedule(Strict):
-    """Step decay: multiply the learning rate by ``gamma`` at each milestone."""
+    """Learning-rate schedule, evaluated before every optimiser step.
 
-    kind: Literal["multistep", "constant"] = "multistep"
+    ``multistep``: ×``gamma`` at each milestone (in ``unit``s; a milestone m means "from epoch or
+    iteration m on", 0-based). ``plateau``: ×``gamma`` when the validation accuracy has not improved
+    for ``patience`` epochs (ReduceLROnPlateau). ``constant``: no decay. On top of any kind:
+    ``warmup_iterations`` of linear warm-up (lr·k/N before step k, 1-based) and Keras-style
+    inverse-time decay lr/(1 + ``inverse_time_decay``·step).
+    """
+
+    kind: Literal["multistep", "constant", "plateau"] = "multistep"
     unit: Literal["iteration", "epoch"] = "epoch"
     milestones: list[PositiveInt] = []
     gamma: PositiveFloat = 0.1
+    patience: PositiveInt = 5  # plateau only
+    min_lr: float = Field(0.0, ge=0)  # plateau only
+    warmup_iterations: int = Field(0, ge=0)
+    inverse_time_decay: float = Field(0.0, ge=0)
+
+
+class Augmentation(Strict):
+    """On-device training augmentation, applied in this order."""
+
+    crop_padding: int = Field(0, ge=0)  # zero-pad this many pixels per side, random crop back
+    hflip: bool = False  # random horizontal flip, p = 0.5
+    rotation: float = Field(0.0, ge=0, le=180)  # random rotation in [-deg, +deg]
+    shift: float = Field(0.0, ge=0, lt=1)  # Keras width/height shift: fraction of the size
+    zoom: float = Field(0.0, ge=0, lt=1)  # Keras zoom range: scale in [1-zoom, 1+zoom]
+    fill: Literal["zeros", "nearest"] = "zeros"  # what rotation/shift/zoom fill with
+    interpolation: Literal["nearest", "bilinear"] = "nearest"  # torchvision rotation: nearest; Keras: bilinear
+
+
+class Normalization(Strict):
+    """``per_pixel_mean``: subtract the training mean image; ``per_channel``: per-channel mean/std
+    of the training split (``fit: each_split`` = fitted on every split separately, a Keras quirk);
+    ``constants``: a named constant set (see pipeline/data); ``none``: pixels in [0, 1]."""
+
+    kind: Literal["per_pixel_mean", "per_channel", "constants", "none"] = "none"
+    constants: str | None = None
+    fit: Literal["train", "each_split"] = "train"
+    scale: PositiveFloat = 1.0  # multiply the result (255: CS231N's raw 0-255 pixel scale)
+
+
+class Validation(Strict):
+    """Validation split carved out of the training set (the official test set is always held out).
+
+    ``last``: the last ``size`` training images; ``fraction``: the last ``fraction`` of them (Keras
+    fit(validation_split)); ``keras-subset``: the first ``fraction`` (ImageDataGenerator subsets);
+    ``random``: a seeded stratified sample; ``leaked``: train on the first ``train_size`` images,
+    validate on the last ``size`` of those same images (Jay4869's leak, kept as a named quirk).
+    See pipeline/data/splits.py.
+    """
+
+    kind: Literal["none", "last", "fraction", "keras-subset", "random", "leaked"] = "none"
+    size: PositiveInt | None = None
+    fraction: float | None = Field(None, gt=0, lt=1)
+    train_size: PositiveInt | None = None
+
+
+class EarlyStopping(Strict):
+    monitor: Literal["val_acc", "val_loss"] = "val_acc"
+    patience: PositiveInt = 10
 
 
 class Recipe(Strict):
@@ -42,52 +97,71 @@ class Recipe(Strict):
     lr: PositiveFloat = 0.1
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
+    weight_decay_scope: Literal["all", "classifier_weight"] = "all"  # Keras L2 on the Dense kernel only
     batch_size: PositiveInt = 128
     iterations: PositiveInt | None = None  # stop after this many optimiser steps ...
-    epochs: PositiveInt | None = None  # ... or after this many epochs
+    epochs: PositiveInt | None = None  # ... or after this many epochs (the maximum, with early stopping)
     schedule: Schedule = Schedule()
-    crop_padding: int = Field(0, ge=0)  # zero-pad + random crop
-    hflip: bool = False
-    normalize: Literal["per_pixel_mean", "per_channel", "constants", "none"] = "none"
-    norm_mean: tuple[float, float, float] | None = None
-    norm_std: tuple[float, float, float] | None = None
-    init: str = "model-default"  # which initialisation the model builder applies
+    augment: Augmentation = Augmentation()
+    normalize: Normalization = Normalization()
+    validation: Validation = Validation()
+    early_stopping: EarlyStopping | None = None
+    label_noise: float = Field(0.0, ge=0, lt=1)  # symmetric noise level 1 - r (Wang et al. Table 5)
+    best_window: tuple[PositiveInt, PositiveInt] | None = None  # epochs (1-based, inclusive) for best_window_test_acc
 
     @model_validator(mode="after")
-    def _length(self):
+    def _consistent(self):
         if (self.iterations is None) == (self.epochs is None):
             raise ValueError("give exactly one of iterations or epochs")
-        if self.normalize == "constants" and (self.norm_mean is None or self.norm_std is None):
-            raise ValueError("normalize: constants needs norm_mean and norm_std")
+        if self.normalize.kind == "constants" and not self.normalize.constants:
+            raise ValueError("normalize.kind constants needs normalize.constants (a named set)")
+        if self.early_stopping is not None and self.validation.kind == "none":
+            raise ValueError("early_stopping needs a validation split")
+        if self.schedule.kind == "plateau" and self.validation.kind == "none":
+            raise ValueError("a plateau schedule needs a validation split")
         return self
 
 
 class Reported(Strict):
     """One figure the source printed, and where it sits in the source's table."""
 
-    metric: str  # key in the evaluate metrics, e.g. top1_error
-    value: float
-    unit: Literal["%", "s", "count"] = "%"
+    metric: str  # key in the run's metrics (eval.json ∪ train.json), e.g. top1_error
+    value: float | str  # a string is a qualitative claim (e.g. "trains better")
+    unit: Literal["%", "s", "count", "MACs", "-"] = "%"
     meaning: str  # e.g. "top-1 test error of the final model"
     table: str
     row: str
     column: str
+    over_runs: Literal["mean", "max"] = "mean"  # "max": the source printed the best of its runs
+
+
+class Claim(Strict):
+    """A comparison the source makes between two arms, tested with Welch's t-test over seeds."""
+
+    text: str  # the source's claim in one sentence
+    better: str  # configuration expected to win
+    worse: str
+    metric: str
+    higher_is_better: bool = True
 
 
 class Configuration(Strict):
     dataset: str
     model: str
     model_options: dict = {}
-    recipe: dict = {}  # overrides of the source's default recipe
+    recipe: dict = {}  # overrides of the source's default recipe (merged one level deep)
     runs: PositiveInt = 1  # runs (seeds) the source reports over
     reported: list[Reported] = []
     notes: str = ""  # assumptions and quirks, shown under the rendered table
+    requires: str | None = None  # e.g. "imagenet": listed, but not run by the default pipeline
 
 
 class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
+    cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
+    notes: str = ""
 
 
 class Source(Strict):
@@ -98,6 +172,7 @@ class Source(Strict):
     recipe: dict = {}
     configurations: dict[str, Configuration]  # keyed by the configuration's unique name
     tables: dict[str, Table] = {}
+    claims: list[Claim] = []
 
     @model_validator(mode="after")
     def _cells_exist(self):
@@ -106,6 +181,14 @@ class Source(Strict):
                 table = self.tables.get(rep.table)
                 if table is None or rep.row not in table.rows or rep.column not in table.columns:
                     raise ValueError(f"{name}: reported cell {rep.table}/{rep.row}/{rep.column} is not in tables")
+        for key, table in self.tables.items():
+            for row, cols in table.cited.items():
+                if row not in table.rows or any(c not in table.columns for c in cols):
+                    raise ValueError(f"table {key}: cited cell {row}/{list(cols)} is not in its rows/columns")
+        for claim in self.claims:
+            for arm in (claim.better, claim.worse):
+                if arm not in self.configurations:
+                    raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
         return self
 
 
@@ -121,10 +204,19 @@ class Run(Strict):
     runs: int
     reported: list[Reported]
     notes: str
+    requires: str | None = None
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "runs"}), sort_keys=True)
+        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "runs", "requires"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def merge_recipe(base: dict, override: dict) -> dict:
+    """Override the source's default recipe; nested sections (schedule, augment, ...) merge by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 def _line_of(node: yaml.Node, loc: tuple) -> int:
@@ -168,7 +260,7 @@ def load_source(path: Path) -> Source:
         )
     for name, cfg in source.configurations.items():
         try:
-            Recipe.model_validate({**source.recipe, **cfg.recipe})
+            Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe))
         except ValidationError as exc:
             err = exc.errors()[0]
             key = ".".join(str(p) for p in err["loc"]) or "recipe"
@@ -194,7 +286,7 @@ def check_references(source: Source, path: Path) -> None:
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             line = _line_of(node, ("configurations", name, "model"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}{hint}")
-        if cfg.dataset not in DATASETS:
+        if cfg.dataset not in DATASETS and not cfg.requires:  # e.g. ImageNet: listed, never fetched
             line = _line_of(node, ("configurations", name, "dataset"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
 
@@ -225,10 +317,11 @@ def all_runs(directory: Path = CATALOG_DIR) -> dict[str, Run]:
                 dataset=cfg.dataset,
                 model=cfg.model,
                 model_options=cfg.model_options,
-                recipe=Recipe.model_validate({**source.recipe, **cfg.recipe}),
+                recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
                 runs=cfg.runs,
                 reported=cfg.reported,
                 notes=cfg.notes,
+                requires=cfg.requires,
             )
     return runs
 
