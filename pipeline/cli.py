@@ -73,13 +73,16 @@ def model_cost(model: str, options: str, classes: int, size: int) -> tuple[int, 
 
 def configuration_rows() -> list[dict]:
     from .data import DATASETS
+    from .models import model_info
 
     rows = []
     for run in all_runs().values():
-        ds = DATASETS[run.dataset]
-        params, macs = model_cost(
-            run.model, json.dumps(run.model_options, sort_keys=True), ds.num_classes, ds.image_size
-        )
+        if run.dataset in DATASETS:
+            classes, size = DATASETS[run.dataset].num_classes, DATASETS[run.dataset].image_size
+        else:  # a dataset the pipeline cannot fetch (`requires`): the model's own defaults
+            info = model_info(run.model)
+            classes, size = info.default_classes, info.input_size
+        params, macs = model_cost(run.model, json.dumps(run.model_options, sort_keys=True), classes, size)
         rows.append(
             {
                 "name": run.name,
@@ -90,6 +93,7 @@ def configuration_rows() -> list[dict]:
                 "params": params,
                 "macs": macs,
                 "seeds": list(range(run.runs)),
+                "requires": run.requires,
                 "reported": [r.model_dump() for r in run.reported],
             }
         )
@@ -105,7 +109,10 @@ def list_configs(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         return
     table = Table("name", "source", "dataset", "model", "params", "MACs", "reported")
     for r in rows:
-        rep = "; ".join(f"{x['metric']}={x['value']:g}" for x in r["reported"])
+        rep = "; ".join(
+            f"{x['metric']}={x['value']:g}" if isinstance(x["value"], float) else f"{x['metric']}: {x['value']}"
+            for x in r["reported"]
+        )
         table.add_row(
             r["name"], r["source"], r["dataset"], r["model"], f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}M", rep
         )
@@ -158,13 +165,15 @@ def fetch(
     archive: Annotated[Path | None, typer.Option(help="A pre-downloaded official archive.")] = None,
 ) -> None:
     """Fetch a dataset (verify, extract safely, parse) into data/prepared/<dataset>."""
-    from .data import dataset_source
+    from .data import dataset_source, register_imagefolder
     from .data import fetch as do_fetch
     from .tracking import stage_run
 
     project = state.project
-    _guard(dataset_source, dataset)
     settings = _guard(lambda: project.params).fetch.get(dataset)
+    if settings is not None and settings.imagefolder:  # a user's own image-folder dataset
+        _guard(register_imagefolder, dataset, project.root / settings.imagefolder)
+    _guard(dataset_source, dataset)
     if archive is None and settings is not None and settings.archive:
         archive = project.root / settings.archive
     with stage_run(project.root, "data", f"fetch@{dataset}", project.profile, {"dataset": dataset}) as tracker:
@@ -202,7 +211,7 @@ def train(
 ) -> None:
     """Train one configuration with one seed into runs/<config>-s<seed>/."""
     from .tracking import stage_run
-    from .training import HISTORY, resolve_device
+    from .training import HISTORY
     from .training import train as do_train
 
     project = state.project
@@ -210,7 +219,7 @@ def train(
     params = _guard(lambda: project.params)
     recipe = project.recipe(run.recipe)
     run_dir = project.run_dir(run.name, seed)
-    device = resolve_device(params.train.device)
+    exe = params.train.execution(params.smoke.eval_every if project.profile == "smoke" else None)
     tags = {
         "config": run.name,
         "source": run.source,
@@ -238,12 +247,11 @@ def train(
             seed,
             project.data_root / "prepared" / run.dataset,
             run_dir,
-            device,
-            epoch_steps_cap=params.smoke.eval_every if project.profile == "smoke" else None,
-            deterministic=params.train.deterministic,
+            exe,
             log_metrics=tracker.log_metrics,
             resume=resume,
         )
+        tracker.log_params({"execution": str(exe)})
         tracker.log_metrics({k: v for k, v in result.metrics.items() if k not in ("seed",)})
         tracker.log_artifact(run_dir / HISTORY)
         tracker.log_dict(result.metrics, "train.json")
@@ -280,7 +288,6 @@ def evaluate(
     """Evaluate a trained run on the held-out test split; write runs/<config>-s<seed>/eval.json."""
     from .evaluation import evaluate as do_evaluate
     from .tracking import stage_run
-    from .training import resolve_device
 
     project = state.project
     run = _seed_and_run(config, seed)
@@ -300,7 +307,7 @@ def evaluate(
             project.recipe(run.recipe),
             project.run_dir(run.name, seed),
             project.data_root / "prepared" / run.dataset,
-            resolve_device(params.train.device),
+            params.train.execution().device,
         )
         tracker.log_metrics(metrics)
     print(json.dumps(metrics))
@@ -309,6 +316,7 @@ def evaluate(
 @app.command()
 def render() -> None:
     """Render every source table into paper_tables/: reported beside reproduced, with verdicts."""
+    from .figures import render_figures
     from .tables import render_all
     from .tracking import git_commit, stage_run
 
@@ -321,8 +329,12 @@ def render() -> None:
     context = {"profile": project.profile, "commit": git_commit(project.root)}
     with stage_run(project.root, "tables", "render", project.profile) as tracker:
         written = render_all(sources, project.root / "runs", project.tables_dir, seeds, context)
+        figures = render_figures(sources, project.root / "runs", seeds, project.tables_dir / "figures", project.profile)
         for path in written:
             tracker.log_artifact(path, "paper_tables")
+        for path in figures:
+            tracker.log_artifact(path, "paper_tables/figures")
+        written += figures
     err.print(f"rendered {len(written)} files into {project.tables_dir}")
 
 

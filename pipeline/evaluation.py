@@ -1,19 +1,26 @@
-"""Evaluate a trained run on the held-out test split from its saved weights."""
+"""Evaluate a trained run on the held-out test split from its saved weights.
+
+Writes ``eval.json`` (top-1/top-5 accuracy and error, the source's own metric carried over from
+training, test-time cost) and ``analysis/`` (per-class accuracy, confusion matrix and, for
+residual-attention models, the soft masks of a few test images for the mask figures).
+"""
 
 from __future__ import annotations
 
+import csv
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .catalog import Recipe, Run
-from .data import load_split, read_manifest
-from .data.loader import DeviceLoader, normalizer
-from .models import create_model, macs_per_image, trainable_params
-from .training import MODEL, evaluate_split, make_normalize, write_json
+from .data import read_manifest
+from .models import create_model, macs_per_image, model_info, trainable_params
+from .training import METRICS, MODEL, Execution, build_loaders, evaluate_split, write_json
 
-EVAL = "eval.json"
+EVAL, ANALYSIS = "eval.json", "analysis"
+MASK_IMAGES = 4  # test images whose attention masks are kept for the figures
 
 
 class CheckpointError(RuntimeError):
@@ -24,28 +31,76 @@ def load_weights(run: Run, path: Path, num_classes: int, device: torch.device) -
     """Rebuild the model and load weights, refusing weights from another configuration."""
     if not path.is_file():
         raise CheckpointError(f"no weights at {path}; run `repro train {run.name}` first")
-    state = torch.load(path, map_location=device, weights_only=True)
-    if state.get("config") != run.name or state.get("config_hash") != run.config_hash():
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
         raise CheckpointError(
-            f"{path} holds weights of {state.get('config')!r} (hash {state.get('config_hash')}), "
+            f"{path} is not a readable weights file ({exc}); retrain with `repro train {run.name}`"
+        ) from None
+    if not isinstance(state, dict) or state.get("config") != run.name or state.get("config_hash") != run.config_hash():
+        found = state if isinstance(state, dict) else {}
+        raise CheckpointError(
+            f"{path} holds weights of {found.get('config')!r} (hash {found.get('config_hash')}), "
             f"not of {run.name!r} (hash {run.config_hash()}); retrain with `repro train {run.name}`"
         )
     model = create_model(run.model, num_classes, **run.model_options).to(device)
-    model.load_state_dict(state["state_dict"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit {run.model} ({str(exc).splitlines()[0]})") from None
     return model
+
+
+@torch.no_grad()
+def confusion(model: torch.nn.Module, loader, num_classes: int) -> np.ndarray:
+    """Confusion matrix (rows = true class, columns = predicted), counted on the device."""
+    model.eval()
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=loader.y.device)
+    for x, y in loader:
+        pred = model(x).argmax(1)
+        counts += torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.view(num_classes, num_classes).cpu().numpy()
+
+
+def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+    with open(out / "per_class.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["class", "accuracy", "images"])
+        for name, acc, n in zip(classes, per_class, matrix.sum(1), strict=True):
+            w.writerow([name, round(100.0 * float(acc), 4), int(n)])
+    with open(out / "confusion.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["true\\predicted", *classes])
+        for name, row in zip(classes, matrix, strict=True):
+            w.writerow([name, *row.tolist()])
 
 
 def evaluate(run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device) -> dict:
     manifest = read_manifest(data_dir)
-    model = load_weights(run, run_dir / MODEL, len(manifest["classes"]), device)
-    norm = normalizer(make_normalize(recipe), load_split(data_dir, "train").x, device)
-    loader = DeviceLoader(load_split(data_dir, "test"), 256, device, norm)
+    data = build_loaders(recipe, data_dir, device, seed=0)
+    model = load_weights(run, run_dir / MODEL, data.num_classes, device)
+    exe = Execution(device=device)
     t0 = time.perf_counter()
-    scores = evaluate_split(model, loader)
+    scores = evaluate_split(model, data.test, exe=exe)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
-    n = len(loader.y)
+    matrix = confusion(model, data.test, data.num_classes)
+    write_analysis(run_dir / ANALYSIS, manifest["classes"], matrix)
+    if model_info(run.model).family.startswith("residual-attention"):
+        from .figures import save_masks
+
+        x, _ = next(iter(data.test))
+        images = data.test.x[:MASK_IMAGES].permute(0, 2, 3, 1).cpu().numpy()
+        save_masks(model, images, x[:MASK_IMAGES], run_dir / ANALYSIS / "masks.npz")
+    trained = {}
+    if (run_dir / METRICS).is_file():
+        import json
+
+        trained = json.loads((run_dir / METRICS).read_text())
+    n = len(data.test.y)
     metrics = {
         "config": run.name,
         "top1_acc": round(scores["top1_acc"], 4),
@@ -54,9 +109,12 @@ def evaluate(run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: to
         "top5_error": round(100.0 - scores["top5_acc"], 4),
         "test_loss": round(scores["loss"], 6),
         "test_images": n,
+        "per_class_acc_min": round(100.0 * float((matrix.diagonal() / np.maximum(matrix.sum(1), 1)).min()), 4),
         "params": trainable_params(model),
         "macs": macs_per_image(model.cpu(), manifest["image_shape"][0]),
         "images_per_second": round(n / seconds, 1),
+        # the source's own metrics, computed from the training history
+        **{k: trained[k] for k in ("best_test_acc", "best_window_test_acc", "best_val_acc") if k in trained},
     }
     write_json(metrics, run_dir / EVAL)
     return metrics

@@ -1,19 +1,23 @@
 """The training loop: one configuration, one seed, the recipe as written in the catalog.
 
 Reads like airbench: build data, model and optimiser from the recipe, step through the schedule,
-evaluate on the test split at each epoch end (for the curves only; nothing is selected on it),
-checkpoint atomically, and write the history, final weights and a metrics file.
+evaluate at each epoch end (validation for selection and early stopping where the source had a
+validation split; the test split only for the curves), checkpoint atomically, and write the
+history, final weights and a metrics file. Execution options (device, precision, channels_last,
+compile) change speed, never the recipe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
 import random
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +26,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from .catalog import Recipe, Run
-from .data import load_split, read_manifest
-from .data.loader import Augment, DeviceLoader, Normalize, normalizer
+from .data import corrupt_labels, load_split, read_manifest, split_validation
+from .data.augment import Augment
+from .data.loader import DeviceLoader, Normalize, normalizer
 from .models import create_model, trainable_params
 from .progress import EpochReporter
 
 CHECKPOINT, MODEL, HISTORY, METRICS = "checkpoint.pt", "model.pt", "history.csv", "train.json"
+
+
+# --------------------------------------------------------------------------- execution options
+@dataclass(frozen=True)
+class Execution:
+    """How a recipe is executed; none of these change the recipe."""
+
+    device: torch.device = torch.device("cpu")
+    deterministic: bool = True  # bitwise-repeatable on CPU; CUDA interpolate backward stays nondeterministic
+    bf16: bool = False  # autocast matmuls/convs to bfloat16 (no GradScaler needed)
+    channels_last: bool = False  # NHWC memory format for convolutions
+    compile: bool = False  # torch.compile the model (falls back to eager if compilation fails)
+    epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,47 +59,142 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
-        torch.use_deterministic_algorithms(
-            True, warn_only=True
-        )  # CUDA interpolate backward has no deterministic kernel
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
 
 
-def lr_at(recipe: Recipe, step: int, epoch: int) -> float:
-    """Learning rate for optimiser step ``step`` (0-based) in ``epoch`` (0-based)."""
-    s = recipe.schedule
-    if s.kind == "constant":
-        return recipe.lr
-    position = step if s.unit == "iteration" else epoch
-    return recipe.lr * s.gamma ** sum(position >= m for m in s.milestones)
+def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
+    if not enabled:
+        return model
+    try:
+        return torch.compile(model)
+    except Exception as exc:  # no compiler toolchain, unsupported platform, ...
+        print(f"warning: torch.compile unavailable ({exc}); running eager", flush=True)
+        return model
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
+# --------------------------------------------------------------------------- data
+@dataclass
+class Loaders:
+    train: DeviceLoader
+    val: DeviceLoader | None
+    test: DeviceLoader
+    num_classes: int
+    info: dict = field(default_factory=dict)  # dataset facts recorded with the run
+
+
+def augment_of(recipe: Recipe) -> Augment:
+    return Augment(**recipe.augment.model_dump())
+
+
+def build_loaders(recipe: Recipe, data_dir: Path, device: torch.device, seed: int) -> Loaders:
+    """Train/validation/test loaders exactly as the recipe describes (split, noise, normalisation)."""
+    manifest = read_manifest(data_dir)
+    num_classes = len(manifest["classes"])
+    v = recipe.validation
+    train, val = split_validation(
+        load_split(data_dir, "train"), v.kind, size=v.size, fraction=v.fraction, train_size=v.train_size, seed=seed
+    )
+    test = load_split(data_dir, "test")
+    info = {
+        "dataset": manifest["dataset"],
+        "dataset_title": manifest.get("title", manifest["dataset"]),
+        "synthetic": bool(manifest.get("synthetic")),
+        "train_images": len(train.y),
+        "val_images": 0 if val is None else len(val.y),
+        "test_images": len(test.y),
+    }
+    if recipe.label_noise:
+        noisy, fraction = corrupt_labels(train.y, recipe.label_noise, num_classes, seed)
+        train = type(train)(train.x, noisy)
+        info["label_noise_corrupted_fraction"] = round(fraction, 6)
+    n = recipe.normalize
+    norm = Normalize(n.kind, constants=n.constants, scale=n.scale)
+    fit_train = normalizer(norm, train.x, device)
+
+    def norm_for(split):  # Keras quirk: statistics fitted on each split separately
+        return normalizer(norm, split.x, device) if n.fit == "each_split" else fit_train
+
+    eval_batch = max(recipe.batch_size, 256)
+    return Loaders(
+        train=DeviceLoader(train, recipe.batch_size, device, fit_train, augment_of(recipe), shuffle=True, seed=seed),
+        val=None if val is None else DeviceLoader(val, eval_batch, device, norm_for(val)),
+        test=DeviceLoader(test, eval_batch, device, norm_for(test)),
+        num_classes=num_classes,
+        info=info,
     )
 
 
-def make_normalize(recipe: Recipe) -> Normalize:
-    return Normalize(recipe.normalize, recipe.norm_mean, recipe.norm_std)
+# --------------------------------------------------------------------------- optimisation
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD or Adam; weight decay on every parameter, or (Keras Dense L2) on the classifier weight only."""
+    if recipe.weight_decay_scope == "classifier_weight":
+        classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        decayed = {id(classifier.weight)}
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) in decayed], "weight_decay": recipe.weight_decay},
+            {"params": [p for p in model.parameters() if id(p) not in decayed], "weight_decay": 0.0},
+        ]
+    else:
+        groups = [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=recipe.lr)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
 
 
+def lr_at(recipe: Recipe, step: int, epoch: int, plateau_factor: float = 1.0) -> float:
+    """Learning rate for optimiser step ``step`` (0-based) in ``epoch`` (0-based)."""
+    s = recipe.schedule
+    lr = recipe.lr
+    if s.kind == "multistep":
+        position = step if s.unit == "iteration" else epoch
+        lr *= s.gamma ** sum(position >= m for m in s.milestones)
+    elif s.kind == "plateau":
+        lr = max(lr * plateau_factor, s.min_lr)
+    if s.inverse_time_decay:
+        lr /= 1.0 + s.inverse_time_decay * step  # Keras SGD(decay=...)
+    if step < s.warmup_iterations:
+        lr *= (step + 1) / s.warmup_iterations  # linear warm-up, before step k: lr·k/N
+    return lr
+
+
+@dataclass
+class Monitor:
+    """Plateau schedule and early stopping state, driven by the validation metric once per epoch."""
+
+    mode_max: bool = True
+    best: float | None = None
+    bad_epochs: int = 0
+    plateau_bad: int = 0
+    plateau_factor: float = 1.0
+
+    def update(self, value: float, recipe: Recipe) -> bool:
+        """Record this epoch's value; return True when early stopping says stop."""
+        improved = self.best is None or (value > self.best if self.mode_max else value < self.best)
+        if improved:
+            self.best, self.bad_epochs, self.plateau_bad = value, 0, 0
+        else:
+            self.bad_epochs += 1
+            self.plateau_bad += 1
+        if recipe.schedule.kind == "plateau" and self.plateau_bad > recipe.schedule.patience:
+            self.plateau_factor *= recipe.schedule.gamma
+            self.plateau_bad = 0
+        es = recipe.early_stopping
+        return es is not None and self.bad_epochs >= es.patience
+
+
+# --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5)) -> dict[str, float]:
+def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5), exe: Execution | None = None) -> dict:
     """Loss and top-k accuracy (%), accumulated on the device and read once."""
     model.eval()
     device = loader.y.device
     loss, hits, n = torch.zeros((), device=device), torch.zeros(len(topk), device=device), 0
     for x, y in loader:
-        logits = model(x)
+        with autocast(exe):
+            logits = model(to_format(x, exe)).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
-        top = logits.topk(max(topk), dim=1).indices
+        top = logits.topk(min(max(topk), logits.shape[1]), dim=1).indices
         hits += torch.stack([(top[:, :k] == y[:, None]).any(1).sum() for k in topk]).float()
         n += len(y)
     model.train()
@@ -89,6 +202,17 @@ def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5)) -> dict[
     return {"loss": loss.item() / n, **{f"top{k}_acc": 100.0 * v / n for k, v in zip(topk, values, strict=True)}}
 
 
+def autocast(exe: Execution | None):
+    if exe is None or not exe.bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(exe.device.type, dtype=torch.bfloat16)
+
+
+def to_format(x: torch.Tensor, exe: Execution | None) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if exe is not None and exe.channels_last else x
+
+
+# --------------------------------------------------------------------------- files
 def _atomic_save(obj, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(obj, tmp)
@@ -97,8 +221,9 @@ def _atomic_save(obj, path: Path) -> None:
 
 def _write_history(rows: list[dict], path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
+    fields = list(dict.fromkeys(k for row in rows for k in row)) or ["epoch"]
     with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["epoch"])
+        writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, path)
@@ -110,6 +235,7 @@ def write_json(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# --------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
     metrics: dict
@@ -123,53 +249,52 @@ def train(
     seed: int,
     data_dir: Path,
     out_dir: Path,
-    device: torch.device,
-    epoch_steps_cap: int | None = None,
-    deterministic: bool = True,
+    exe: Execution = Execution(),
     log_metrics=lambda metrics, step: None,
     resume: bool = True,
 ) -> TrainResult:
     """Train ``run`` with ``recipe`` and ``seed``; write checkpoint, model, history and metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(seed, deterministic)
-    manifest = read_manifest(data_dir)
-    train_split, test_split = load_split(data_dir, "train"), load_split(data_dir, "test")
-    norm = normalizer(make_normalize(recipe), train_split.x, device)
-    augment = Augment(crop_padding=recipe.crop_padding, hflip=recipe.hflip)
-    train_loader = DeviceLoader(train_split, recipe.batch_size, device, norm, augment, shuffle=True, seed=seed)
-    test_loader = DeviceLoader(test_split, max(recipe.batch_size, 256), device, norm)
+    seed_everything(seed, exe.deterministic)
+    device = exe.device
+    data = build_loaders(recipe, data_dir, device, seed)
 
-    model = create_model(run.model, len(manifest["classes"]), **run.model_options).to(device)
+    model = create_model(run.model, data.num_classes, **run.model_options).to(device)
+    if exe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
-    epoch_steps = min(len(train_loader), epoch_steps_cap or len(train_loader))
+    step_model = maybe_compile(model, exe.compile)
+    epoch_steps = min(len(data.train), exe.epoch_steps_cap or len(data.train))
     total_steps = recipe.iterations or recipe.epochs * epoch_steps
     total_epochs = math.ceil(total_steps / epoch_steps)
+    monitor = Monitor(mode_max=recipe.early_stopping is None or recipe.early_stopping.monitor == "val_acc")
 
-    step, epoch, history, elapsed = 0, 0, [], 0.0
+    step, epoch, history, elapsed, stopped_early = 0, 0, [], 0.0, False
     ckpt_path = out_dir / CHECKPOINT
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state["config_hash"] == run.config_hash() and state["seed"] == seed:
+        if state.get("config_hash") == run.config_hash() and state.get("seed") == seed:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            train_loader.load_state_dict({"generator": state["generator"]})
+            data.train.load_state_dict({"generator": state["generator"]})
             torch.set_rng_state(state["torch_rng"])
             step, epoch, history, elapsed = state["step"], state["epoch"], state["history"], state["elapsed"]
+            monitor = Monitor(**state["monitor"])
 
     reporter = EpochReporter(f"{run.name} seed {seed}", total_epochs, start=epoch)
     model.train()
-    while step < total_steps:
+    while step < total_steps and not stopped_early:
         t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device)
-        seen = 0
-        for i, (x, y) in enumerate(train_loader):
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+        for i, (x, y) in enumerate(data.train):
             if i == epoch_steps or step == total_steps:
                 break
+            lr = lr_at(recipe, step, epoch, monitor.plateau_factor)
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(recipe, step, epoch)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+                group["lr"] = lr
+            with autocast(exe):
+                logits = step_model(to_format(x, exe))
+                loss = F.cross_entropy(logits.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -177,23 +302,26 @@ def train(
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
             step += 1
-        train_loss = loss_sum.item() / seen
+        train_loss = loss_sum.item() / seen  # the one host sync of the epoch
         if not math.isfinite(train_loss):
-            raise FloatingPointError(f"{run.name} seed {seed}: loss is {train_loss} in epoch {epoch + 1} (step {step})")
-        test = evaluate_split(model, test_loader)
+            raise FloatingPointError(
+                f"{run.name} seed {seed}: loss is {train_loss} in epoch {epoch + 1} (step {step}); "
+                "lower the learning rate or check the data"
+            )
+        row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": round(train_loss, 6)}
+        row["train_acc"] = round(100.0 * correct.item() / seen, 4)
+        if data.val is not None:
+            val = evaluate_split(model, data.val, exe=exe)
+            row |= {"val_loss": round(val["loss"], 6), "val_acc": round(val["top1_acc"], 4)}
+        test = evaluate_split(model, data.test, exe=exe)
+        row |= {"test_loss": round(test["loss"], 6), "test_acc": round(test["top1_acc"], 4)}
         elapsed += time.perf_counter() - t0
+        row["seconds"] = round(elapsed, 3)
         epoch += 1
-        row = {
-            "epoch": epoch,
-            "step": step,
-            "lr": lr_at(recipe, step - 1, epoch - 1),
-            "train_loss": round(train_loss, 6),
-            "train_acc": round(100.0 * correct.item() / seen, 4),
-            "test_loss": round(test["loss"], 6),
-            "test_acc": round(test["top1_acc"], 4),
-            "seconds": round(elapsed, 3),
-        }
         history.append(row)
+        if data.val is not None:
+            monitored = row["val_acc"] if monitor.mode_max else row["val_loss"]
+            stopped_early = monitor.update(monitored, recipe)
         log_metrics({k: v for k, v in row.items() if k not in ("epoch", "step")}, epoch)
         reporter.epoch(row)
         _atomic_save(
@@ -202,12 +330,13 @@ def train(
                 "seed": seed,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
-                "generator": train_loader.state_dict()["generator"],
+                "generator": data.train.state_dict()["generator"],
                 "torch_rng": torch.get_rng_state(),
                 "step": step,
                 "epoch": epoch,
                 "history": history,
                 "elapsed": elapsed,
+                "monitor": monitor.__dict__,
             },
             ckpt_path,
         )
@@ -218,20 +347,47 @@ def train(
         out_dir / MODEL,
     )
     _write_history(history, out_dir / HISTORY)
-    best = max(history, key=lambda r: r["test_acc"])
-    metrics = {
-        "config": run.name,
-        "seed": seed,
-        "steps": step,
-        "epochs": epoch,
-        "final_test_acc": history[-1]["test_acc"],
-        "best_test_acc": best["test_acc"],
-        "best_epoch": best["epoch"],
-        "train_seconds": round(elapsed, 3),
-        "params": trainable_params(model),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-    }
+    metrics = summarize(run, recipe, seed, history, data.info, model, device, stopped_early)
     write_json(metrics, out_dir / METRICS)
     ckpt_path.unlink(missing_ok=True)  # finished: nothing left to resume
     return TrainResult(metrics, history, model)
+
+
+def summarize(run, recipe, seed, history, info, model, device, stopped_early) -> dict:
+    """The run's metrics: final and best-over-epochs accuracies, the source's window, cost, data facts."""
+    best = max(history, key=lambda r: r["test_acc"])
+    epoch_times = [b["seconds"] - a["seconds"] for a, b in zip([{"seconds": 0.0}, *history], history, strict=False)]
+    metrics = {
+        "config": run.name,
+        "seed": seed,
+        "steps": history[-1]["step"],
+        "epochs": len(history),
+        "stopped_early": stopped_early,
+        "final_test_acc": history[-1]["test_acc"],
+        "final_test_error": round(100 - history[-1]["test_acc"], 4),
+        "best_test_acc": best["test_acc"],  # selected on the test set: only where the source did so
+        "best_test_error": round(100 - best["test_acc"], 4),
+        "best_epoch": best["epoch"],
+        "final_train_acc": history[-1]["train_acc"],
+        "final_train_error": round(100 - history[-1]["train_acc"], 4),
+        "min_test_loss": min(r["test_loss"] for r in history),
+        "train_seconds": round(history[-1]["seconds"], 3),
+        "seconds_per_epoch": round(statistics.median(epoch_times), 3),
+        "params": trainable_params(model),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        **info,
+    }
+    if "val_acc" in history[-1]:
+        best_val = max(history, key=lambda r: r["val_acc"])
+        metrics |= {
+            "final_val_acc": history[-1]["val_acc"],
+            "final_val_error": round(100 - history[-1]["val_acc"], 4),
+            "best_val_acc": best_val["val_acc"],
+        }
+    if recipe.best_window:
+        lo, hi = recipe.best_window
+        window = [r["test_acc"] for r in history if lo <= r["epoch"] <= hi]
+        if window:
+            metrics["best_window_test_acc"] = max(window)
+    return metrics

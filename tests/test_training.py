@@ -8,12 +8,20 @@ import torch
 
 from pipeline.catalog import Recipe, Run, Schedule
 from pipeline.evaluation import CheckpointError, evaluate
-from pipeline.training import CHECKPOINT, HISTORY, METRICS, MODEL, lr_at, train
+from pipeline.training import CHECKPOINT, HISTORY, METRICS, MODEL, Execution, lr_at, train
+
+CPU = Execution(device=torch.device("cpu"))
 
 
 def make_run(model: str, **recipe) -> tuple[Run, Recipe]:
-    base = dict(lr=0.05, batch_size=16, epochs=3, crop_padding=4, hflip=True, normalize="per_pixel_mean")
-    r = Recipe(**{**base, **recipe})
+    base = dict(
+        lr=0.05,
+        batch_size=16,
+        epochs=3,
+        augment={"crop_padding": 4, "hflip": True},
+        normalize={"kind": "per_pixel_mean"},
+    )
+    r = Recipe.model_validate({**base, **recipe})
     run = Run(
         name="t-run",
         source="test",
@@ -43,8 +51,8 @@ def test_epoch_schedule_uses_the_epoch_index():
 
 def test_training_writes_outputs_and_is_bitwise_repeatable(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model)
-    a = train(run, recipe, 0, smoke_data, tmp_path / "a", torch.device("cpu"))
-    b = train(run, recipe, 0, smoke_data, tmp_path / "b", torch.device("cpu"))
+    a = train(run, recipe, 0, smoke_data, tmp_path / "a", CPU)
+    b = train(run, recipe, 0, smoke_data, tmp_path / "b", CPU)
     for f in (MODEL, HISTORY, METRICS):
         assert (tmp_path / "a" / f).is_file()
     assert not (tmp_path / "a" / CHECKPOINT).exists()  # finished runs leave nothing to resume
@@ -58,29 +66,60 @@ def test_training_writes_outputs_and_is_bitwise_repeatable(tiny_model, smoke_dat
 
 def test_a_different_seed_gives_a_different_run(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model, epochs=1)
-    a = train(run, recipe, 0, smoke_data, tmp_path / "a", torch.device("cpu"))
-    b = train(run, recipe, 1, smoke_data, tmp_path / "b", torch.device("cpu"))
+    a = train(run, recipe, 0, smoke_data, tmp_path / "a", CPU)
+    b = train(run, recipe, 1, smoke_data, tmp_path / "b", CPU)
     assert a.history[0]["train_loss"] != b.history[0]["train_loss"]
 
 
 def test_the_class_signal_is_learnable(tiny_model, smoke_data, tmp_path):
-    run, recipe = make_run(tiny_model, epochs=15, lr=0.1, crop_padding=0, hflip=False)
-    result = train(run, recipe, 0, smoke_data, tmp_path, torch.device("cpu"))
+    run, recipe = make_run(tiny_model, epochs=15, lr=0.1, augment={})
+    result = train(run, recipe, 0, smoke_data, tmp_path, CPU)
     assert result.metrics["best_test_acc"] > 40.0  # chance is 10%
 
 
 def test_evaluate_reports_top1_top5_and_refuses_foreign_weights(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model, epochs=1)
-    train(run, recipe, 0, smoke_data, tmp_path, torch.device("cpu"))
-    metrics = evaluate(run, recipe, tmp_path, smoke_data, torch.device("cpu"))
+    train(run, recipe, 0, smoke_data, tmp_path, CPU)
+    metrics = evaluate(run, recipe, tmp_path, smoke_data, CPU.device)
     assert metrics["top1_error"] == pytest.approx(100 - metrics["top1_acc"])
     assert metrics["top5_acc"] >= metrics["top1_acc"] and metrics["test_images"] == 100
     other = run.model_copy(update={"name": "another-run"})
     with pytest.raises(CheckpointError, match="holds weights of 't-run'"):
-        evaluate(other, recipe, tmp_path, smoke_data, torch.device("cpu"))
+        evaluate(other, recipe, tmp_path, smoke_data, CPU.device)
 
 
 def test_non_finite_loss_stops_with_epoch_and_step(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model, lr=1e30, epochs=2)
     with pytest.raises(FloatingPointError, match=r"epoch 1 \(step \d+\)"):
-        train(run, recipe, 0, smoke_data, tmp_path, torch.device("cpu"))
+        train(run, recipe, 0, smoke_data, tmp_path, CPU)
+
+
+def test_warmup_and_inverse_time_decay():
+    r = Recipe(lr=0.1, epochs=2, schedule=Schedule(kind="constant", warmup_iterations=4, inverse_time_decay=0.5))
+    assert lr_at(r, 0, 0) == pytest.approx(0.1 * 1 / 4)
+    assert lr_at(r, 3, 0) == pytest.approx(0.1 / (1 + 0.5 * 3))
+    assert lr_at(r, 10, 0) == pytest.approx(0.1 / 6)
+
+
+def test_validation_split_early_stopping_and_classifier_only_decay(tiny_model, smoke_data, tmp_path):
+    run, recipe = make_run(
+        tiny_model,
+        epochs=30,
+        lr=1e-6,  # nothing improves: early stopping must end the run
+        validation={"kind": "fraction", "fraction": 0.2},
+        early_stopping={"patience": 2},
+        weight_decay=0.1,
+        weight_decay_scope="classifier_weight",
+        label_noise=0.5,
+    )
+    result = train(run, recipe, 0, smoke_data, tmp_path, CPU)
+    assert result.metrics["stopped_early"] and result.metrics["epochs"] < 30
+    assert result.metrics["val_images"] == 40 and result.metrics["train_images"] == 160
+    assert 0.3 < result.metrics["label_noise_corrupted_fraction"] < 0.7
+    assert "val_acc" in result.history[0] and "best_val_acc" in result.metrics
+
+
+def test_best_window_metric(tiny_model, smoke_data, tmp_path):
+    run, recipe = make_run(tiny_model, epochs=4, best_window=(3, 4))
+    result = train(run, recipe, 0, smoke_data, tmp_path, CPU)
+    assert result.metrics["best_window_test_acc"] == max(r["test_acc"] for r in result.history[2:])
