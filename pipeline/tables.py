@@ -1,7 +1,9 @@
 """Render the sources' tables: reported number beside reproduced number, spread and verdict.
 
-Reads only metrics files (``runs/<config>-s<seed>/eval.json`` and ``train.json``), never
+Reads only metrics files (``runs/<config>-s<seed>/train.json`` and ``eval.json``), never
 checkpoints, and renders whatever exists: a configuration with no results shows "not run".
+Statistics: mean and sample std over seeds; a 95% interval (Student t for n ≥ 5, a percentile
+bootstrap for 2 ≤ n < 5); claims between two arms use Welch's t-test (scipy.stats).
 """
 
 from __future__ import annotations
@@ -15,21 +17,38 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from scipy import stats
 
-from .catalog import Source, Table
-from .evaluation import EVAL
-from .training import METRICS
+from .catalog import Claim, Source, Table
 
-TOLERANCE = 0.5  # percentage points: |delta| within this counts as reproduced when n = 1
+TOLERANCE = 0.5  # points (of the reported unit): |delta| within this counts as reproduced
+ALPHA = 0.05  # significance level of the claim tests
+RUN_FILES = ("train.json", "eval.json")  # merged, eval.json wins
+
+
+def interval95(values: list[float]) -> tuple[float, float] | None:
+    n = len(values)
+    if n < 2:
+        return None
+    mean = statistics.fmean(values)
+    if n >= 5:
+        half = stats.t.ppf(0.975, n - 1) * statistics.stdev(values) / math.sqrt(n)
+        return mean - half, mean + half
+    if len(set(values)) == 1:
+        return mean, mean
+    res = stats.bootstrap((np.asarray(values),), np.mean, confidence_level=0.95, method="percentile", random_state=0)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 @dataclass
 class Cell:
-    reported: float
+    reported: float | str
     values: list[float]
     meaning: str
     profile: str
+    unit: str = "%"
+    over_runs: str = "mean"  # "max": compare the best run with the source's best-of-runs figure
 
     @property
     def n(self) -> int:
@@ -37,7 +56,10 @@ class Cell:
 
     @property
     def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
+        """The reproduced value: the mean over seeds (or their maximum for best-of-runs figures)."""
+        if not self.values:
+            return None
+        return max(self.values) if self.over_runs == "max" else statistics.fmean(self.values)
 
     @property
     def std(self) -> float | None:
@@ -45,14 +67,13 @@ class Cell:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        if self.n < 2:
-            return None
-        half = stats.t.ppf(0.975, self.n - 1) * self.std / math.sqrt(self.n)
-        return self.mean - half, self.mean + half
+        return None if self.over_runs == "max" else interval95(self.values)
 
     @property
     def delta(self) -> float | None:
-        return None if self.mean is None else self.mean - self.reported
+        if self.mean is None or isinstance(self.reported, str):
+            return None
+        return self.mean - self.reported
 
     @property
     def verdict(self) -> str:
@@ -60,40 +81,125 @@ class Cell:
             return "not run"
         if self.profile == "smoke":
             return "smoke only"
+        if isinstance(self.reported, str):
+            return "qualitative: see claims"
         lo_hi = self.interval
         inside = lo_hi is not None and lo_hi[0] <= self.reported <= lo_hi[1]
         return "reproduced" if inside or abs(self.delta) <= TOLERANCE else "not reproduced"
 
     def text(self) -> str:
+        reported = f'"{self.reported}"' if isinstance(self.reported, str) else fmt(self.reported, self.unit)
         if self.mean is None:
-            return f"{self.reported:g} / not run"
-        spread = f" ± {self.std:.2f}" if self.std is not None else ""
-        return f"{self.reported:g} / {self.mean:.2f}{spread} (Δ {self.delta:+.2f}, n={self.n})"
+            return f"{reported} / not run"
+        spread = f" ± {self.std:.2f}" if self.std is not None and self.over_runs == "mean" else ""
+        best = "best of " if self.over_runs == "max" else ""
+        delta = f"Δ {self.delta:+.2f}, " if self.delta is not None else ""
+        return f"{reported} / {fmt(self.mean, self.unit)}{spread} ({delta}{best}n={self.n})"
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def fmt(value: float | str, unit: str) -> str:
+    if isinstance(value, str):
+        return value
+    if unit in ("count", "MACs"):
+        return f"{value:,.0f}" if abs(value) < 1e6 else f"{value / 1e6:,.2f}M"
+    return f"{value:.2f}" if value != int(value) or unit != "%" else f"{value:g}"
 
 
-def collect(source: Source, runs_dir: Path, seeds: dict[str, list[int]], profile: str) -> tuple[dict, dict]:
-    """Cells keyed by (table, row, column), and run metadata (devices, seconds) per config."""
-    cells, meta = {}, {}
+def read_run(run_dir: Path) -> dict:
+    """train.json ∪ eval.json of one run; {} when nothing is there."""
+    merged: dict = {}
+    for name in RUN_FILES:
+        try:
+            merged.update(json.loads((run_dir / name).read_text()))
+        except (OSError, ValueError):
+            pass
+    return merged
+
+
+def collect_runs(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) -> dict[str, list[dict]]:
+    """Metrics of every finished run per configuration (runs without eval.json are unfinished)."""
+    out = {}
+    for name in source.configurations:
+        runs = [read_run(runs_dir / f"{name}-s{seed}") for seed in seeds.get(name, [])]
+        out[name] = [r for r in runs if "top1_acc" in r]
+    return out
+
+
+def collect(source: Source, runs: dict[str, list[dict]], profile: str) -> dict[tuple[str, str, str], Cell]:
+    cells = {}
     for name, cfg in source.configurations.items():
-        evals, trains = [], []
-        for seed in seeds.get(name, []):
-            run_dir = runs_dir / f"{name}-s{seed}"
-            if (e := _read_json(run_dir / EVAL)) is not None:
-                evals.append(e)
-            if (t := _read_json(run_dir / METRICS)) is not None:
-                trains.append(t)
-        meta[name] = trains
         for rep in cfg.reported:
-            values = [float(e[rep.metric]) for e in evals if rep.metric in e]
-            cells[(rep.table, rep.row, rep.column)] = Cell(rep.value, values, rep.meaning, profile)
-    return cells, meta
+            values = [float(r[rep.metric]) for r in runs.get(name, []) if isinstance(r.get(rep.metric), (int, float))]
+            cells[(rep.table, rep.row, rep.column)] = Cell(
+                rep.value, values, rep.meaning, profile, rep.unit, rep.over_runs
+            )
+    return cells
+
+
+@dataclass
+class ClaimResult:
+    claim: Claim
+    better: list[float]
+    worse: list[float]
+    profile: str
+
+    @property
+    def verdict(self) -> str:
+        if not self.better or not self.worse:
+            return "not run"
+        if self.profile == "smoke":
+            return "smoke only"
+        if len(self.better) < 2 or len(self.worse) < 2:
+            return (
+                "same direction (single runs, untested)"
+                if self._diff() > 0
+                else "opposite direction (single runs, untested)"
+            )
+        if self.p_value < ALPHA:
+            return "supported"
+        if self.p_value_reverse < ALPHA:
+            return "contradicted"
+        return "no significant difference"
+
+    def _diff(self) -> float:
+        d = statistics.fmean(self.better) - statistics.fmean(self.worse)
+        return d if self.claim.higher_is_better else -d
+
+    def _welch(self, alternative: str) -> float:
+        alt = alternative if self.claim.higher_is_better else {"greater": "less", "less": "greater"}[alternative]
+        if statistics.pstdev(self.better) == 0 and statistics.pstdev(self.worse) == 0:
+            diff = self._diff() if alternative == "greater" else -self._diff()
+            return 0.0 if diff > 0 else 1.0
+        return float(stats.ttest_ind(self.better, self.worse, equal_var=False, alternative=alt).pvalue)
+
+    @property
+    def p_value(self) -> float:
+        return self._welch("greater")
+
+    @property
+    def p_value_reverse(self) -> float:
+        return self._welch("less")
+
+    def sentence(self) -> str:
+        c = self.claim
+        nb, nw = len(self.better), len(self.worse)
+        if not self.better or not self.worse:
+            return f"{c.text} — not run yet ({c.better}: n={nb}, {c.worse}: n={nw})."
+        mb, mw = statistics.fmean(self.better), statistics.fmean(self.worse)
+        test = ""
+        if nb >= 2 and nw >= 2:
+            test = f", Welch t-test one-sided p = {self.p_value:.3g}"
+        return (
+            f"{c.text} — {self.verdict}: {c.metric} {mb:.2f} ({c.better}, n={nb}) vs {mw:.2f} "
+            f"({c.worse}, n={nw}){test}."
+        )
+
+
+def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
+    def values(name: str, metric: str) -> list[float]:
+        return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
+
+    return [ClaimResult(c, values(c.better, c.metric), values(c.worse, c.metric), profile) for c in source.claims]
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -102,10 +208,68 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def render_table(source: Source, key: str, table: Table, cells: dict, meta: dict, context: dict) -> tuple[str, str]:
+CSV_FIELDS = [
+    "table", "row", "column", "reported", "unit", "reproduced_mean", "reproduced_std", "ci95_low", "ci95_high",
+    "n", "delta", "verdict", "meaning", "profile",
+]  # fmt: skip
+
+
+def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
+    interval = cell.interval
+
+    def r4(v):
+        return "" if v is None else round(v, 4)
+
+    return {
+        "table": key,
+        "row": row,
+        "column": col,
+        "reported": cell.reported,
+        "unit": cell.unit,
+        "reproduced_mean": r4(cell.mean),
+        "reproduced_std": r4(cell.std),
+        "ci95_low": r4(interval and interval[0]),
+        "ci95_high": r4(interval and interval[1]),
+        "n": cell.n,
+        "delta": r4(cell.delta),
+        "verdict": cell.verdict,
+        "meaning": cell.meaning,
+        "profile": profile,
+    }
+
+
+def header_lines(source: Source, table: Table, runs: dict[str, list[dict]], context: dict, key: str) -> list[str]:
+    profile = context["profile"]
+    names = [n for n, c in source.configurations.items() if any(r.table == key for r in c.reported)]
+    done = [r for n in names for r in runs.get(n, [])]
+    devices = sorted({r.get("device_name", "?") for r in done}) or ["none yet"]
+    datasets = sorted(
+        {r.get("dataset_title") or source.configurations[n].dataset for n in names for r in runs.get(n, [])}
+    )
+    datasets = datasets or sorted({source.configurations[n].dataset for n in names})
+    synthetic = any(r.get("synthetic") for r in done)
+    counts = sorted({len(runs.get(n, [])) for n in names})
+    return [
+        f"- Source: {source.citation}",
+        f"- Profile: **{profile}**"
+        + (
+            " — tiny generated data and a few steps: the numbers test the pipeline, not the paper"
+            if profile == "smoke"
+            else ""
+        ),
+        f"- Dataset: {', '.join(datasets)}" + (" (synthetic smoke fixture, not the real data)" if synthetic else ""),
+        f"- Runs per configuration: {', '.join(map(str, counts)) if counts else '0'}"
+        f" (seeds 0..n-1; the source's own run counts are in reproduce/{source.id}.yaml)",
+        f"- Hardware: {', '.join(devices)}",
+        f"- Code version: {context['commit']}",
+        "- Cells: reported / reproduced mean ± std over seeds (Δ = reproduced − reported, n = runs). Verdict: "
+        f"reproduced when the reported value lies in the 95% interval of the runs or within {TOLERANCE} points.",
+    ]
+
+
+def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict, context: dict) -> tuple[str, str]:
     """Markdown and CSV of one table in the source's layout."""
     profile = context["profile"]
-    devices = sorted({t.get("device_name", "?") for runs in meta.values() for t in runs}) or ["none yet"]
     title = f"{source.id} — {table.caption}"
     if profile == "smoke":
         title = f"SMOKE TEST, NOT A REPRODUCTION — {title}"
@@ -115,77 +279,35 @@ def render_table(source: Source, key: str, table: Table, cells: dict, meta: dict
         line, verdicts = [row], []
         for col in table.columns:
             cell = cells.get((key, row, col))
-            if cell is None:
+            cited = table.cited.get(row, {}).get(col)
+            if cell is not None:
+                line.append(cell.text())
+                verdicts.append(cell.verdict)
+                records.append(_record(key, row, col, cell, profile))
+            elif cited is not None:
+                line.append(f"{cited} (cited, not reproduced here)")
+            else:
                 line.append("—")
-                continue
-            line.append(cell.text())
-            verdicts.append(cell.verdict)
-            interval = cell.interval
-            records.append(
-                {
-                    "table": key,
-                    "row": row,
-                    "column": col,
-                    "reported": cell.reported,
-                    "reproduced_mean": "" if cell.mean is None else round(cell.mean, 4),
-                    "reproduced_std": "" if cell.std is None else round(cell.std, 4),
-                    "ci95_low": "" if interval is None else round(interval[0], 4),
-                    "ci95_high": "" if interval is None else round(interval[1], 4),
-                    "n": cell.n,
-                    "delta": "" if cell.delta is None else round(cell.delta, 4),
-                    "verdict": cell.verdict,
-                    "meaning": cell.meaning,
-                    "profile": profile,
-                }
-            )
         line.append(", ".join(sorted(set(verdicts))) or "—")
         rows.append(line)
-    notes = [
-        f"- **{name}**: {cfg.notes.strip()}"
-        for name, cfg in source.configurations.items()
-        if cfg.notes and any(r.table == key for r in cfg.reported)
-    ]
+    configs = {n: c for n, c in source.configurations.items() if any(r.table == key for r in c.reported)}
+    notes = [f"- **{n}**: {c.notes.strip()}" for n, c in configs.items() if c.notes]
     meanings = sorted({c.meaning for (t, _, _), c in cells.items() if t == key})
     md = "\n".join(
         [
             f"# {title}",
             "",
-            f"- Source: {source.citation}",
-            f"- Profile: **{profile}**"
-            + (
-                " (tiny generated data, a few steps: numbers test the pipeline, not the paper)"
-                if profile == "smoke"
-                else ""
-            ),
-            f"- Dataset: {context['datasets']}",
-            f"- Hardware: {', '.join(devices)}",
-            f"- Code version: {context['commit']}",
-            f"- Cells: reported / reproduced mean ± std over seeds (Δ = reproduced − reported, n = runs); "
-            f"verdict: reproduced when the reported value lies in the 95% t-interval or within {TOLERANCE} points.",
+            *header_lines(source, table, runs, context, key),
             *(f"- Metric: {m}" for m in meanings),
             "",
             _markdown_table(header, rows),
             "",
+            *([table.notes.strip(), ""] if table.notes else []),
             *(["Notes:", "", *notes, ""] if notes else []),
         ]
     )
     buf = io.StringIO()
-    fields = [
-        "table",
-        "row",
-        "column",
-        "reported",
-        "reproduced_mean",
-        "reproduced_std",
-        "ci95_low",
-        "ci95_high",
-        "n",
-        "delta",
-        "verdict",
-        "meaning",
-        "profile",
-    ]
-    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(records)
     return md, buf.getvalue()
@@ -197,32 +319,64 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def gpu_hours(all_runs: dict[str, dict[str, list[dict]]]) -> tuple[float, float]:
+    """(GPU-hours, CPU-hours) of training from the runs' train_seconds and devices."""
+    gpu = cpu = 0.0
+    for runs in all_runs.values():
+        for rs in runs.values():
+            for r in rs:
+                hours = float(r.get("train_seconds", 0)) / 3600
+                if str(r.get("device", "cpu")).startswith("cuda"):
+                    gpu += hours
+                else:
+                    cpu += hours
+    return gpu, cpu
+
+
 def render_all(
     sources: dict[str, Source], runs_dir: Path, out_dir: Path, seeds: dict[str, list[int]], context: dict
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, index = [], []
+    profile = context["profile"]
+    written, index, claim_lines, all_runs = [], [], [], {}
     for source in sources.values():
-        cells, meta = collect(source, runs_dir, seeds, context["profile"])
-        datasets = sorted({c.dataset for c in source.configurations.values()})
+        runs = collect_runs(source, runs_dir, seeds)
+        all_runs[source.id] = runs
+        cells = collect(source, runs, profile)
         for key, table in source.tables.items():
-            md, csv_text = render_table(source, key, table, cells, meta, {**context, "datasets": ", ".join(datasets)})
+            md, csv_text = render_table(source, key, table, cells, runs, context)
             stem = f"{source.id}-{key}"
             for suffix, text in ((".md", md), (".csv", csv_text)):
                 write_text(out_dir / f"{stem}{suffix}", text)
                 written.append(out_dir / f"{stem}{suffix}")
             verdicts = sorted({c.verdict for (t, _, _), c in cells.items() if t == key})
             index.append(f"| {source.id} | [{table.caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")
-    title = "Paper tables" + (" — SMOKE TEST, NOT A REPRODUCTION" if context["profile"] == "smoke" else "")
+        for result in evaluate_claims(source, runs, profile):
+            claim_lines.append(f"| {source.id} | {result.verdict} | {result.sentence()} |")
+    gpu, cpu = gpu_hours(all_runs)
+    title = "Paper tables" + (" — SMOKE TEST, NOT A REPRODUCTION" if profile == "smoke" else "")
     readme = "\n".join(
         [
             f"# {title}",
             "",
-            f"Profile: **{context['profile']}**; code version {context['commit']}.",
+            f"Profile: **{profile}**; code version {context['commit']}. "
+            f"Compute spent on the runs shown: {gpu:.2f} GPU-hours, {cpu:.2f} CPU-hours"
+            " (training time from run metadata).",
+            "",
+            "## Tables",
             "",
             "| source | table | verdicts |",
             "|---|---|---|",
             *index,
+            "",
+            "## Claims",
+            "",
+            f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}); "
+            "with single runs only the direction is reported.",
+            "",
+            "| source | verdict | claim |",
+            "|---|---|---|",
+            *claim_lines,
             "",
         ]
     )

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pipeline.catalog import load_source
-from pipeline.tables import Cell, render_all
+from pipeline.catalog import Claim, load_source
+from pipeline.tables import Cell, ClaimResult, interval95, render_all
 from tests.test_catalog import GOOD
 
 
@@ -19,8 +19,8 @@ def source(tmp_path):
 def write_eval(runs, config, seed, error):
     d = runs / f"{config}-s{seed}"
     d.mkdir(parents=True)
-    (d / "eval.json").write_text(json.dumps({"top1_error": error}))
-    (d / "train.json").write_text(json.dumps({"device_name": "Test GPU"}))
+    (d / "eval.json").write_text(json.dumps({"top1_error": error, "top1_acc": 100 - error}))
+    (d / "train.json").write_text(json.dumps({"device_name": "Test GPU", "device": "cuda", "train_seconds": 1800}))
 
 
 def test_rendered_numbers_equal_the_metrics(source, tmp_path):
@@ -33,8 +33,9 @@ def test_rendered_numbers_equal_the_metrics(source, tmp_path):
     assert "5 / 5.20 ± 0.20 (Δ +0.20, n=3)" in md
     assert "Test GPU" in md and "abc" in md and "SMOKE" not in md
     row = (out / "demo-t1.csv").read_text().splitlines()[1].split(",")
-    assert row[:6] == ["t1", "A", "C", "5.0", "5.2", "0.2"]
-    assert "reproduced" in (out / "README.md").read_text()
+    assert row[:7] == ["t1", "A", "C", "5.0", "%", "5.2", "0.2"]
+    readme = (out / "README.md").read_text()
+    assert "reproduced" in readme and "1.50 GPU-hours" in readme
 
 
 def test_missing_results_render_as_not_run(source, tmp_path):
@@ -50,6 +51,43 @@ def test_smoke_tables_say_they_are_not_a_reproduction(source, tmp_path):
     md = (out / "demo-t1.md").read_text()
     assert md.startswith("# SMOKE TEST, NOT A REPRODUCTION")
     assert "smoke only" in md
+
+
+def test_cited_cells_show_the_printed_value(tmp_path):
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        GOOD.replace(
+            "t1: {caption: T, rows: [A], columns: [C]}",
+            "t1: {caption: T, rows: [A, W], columns: [C], cited: {W: {C: 4.81}}}",
+        )
+    )
+    out = tmp_path / "tables"
+    render_all({"demo": load_source(path)}, tmp_path / "runs", out, {}, {"profile": "full", "commit": "abc"})
+    assert "| W | 4.81 (cited, not reproduced here) |" in (out / "demo-t1.md").read_text()
+
+
+def claim(better=(5.0,), worse=(5.0,), profile="full", higher=False):
+    c = Claim(text="A beats B", better="a", worse="b", metric="top1_error", higher_is_better=higher)
+    return ClaimResult(c, list(better), list(worse), profile)
+
+
+def test_claim_verdicts_on_clear_cases():
+    assert claim([5.0, 5.1, 4.9], [5.0, 5.1, 4.9]).verdict == "no significant difference"
+    assert claim([5.0, 5.1, 4.9], [7.0, 7.1, 6.9]).verdict == "supported"  # lower error wins
+    assert claim([7.0, 7.1, 6.9], [5.0, 5.1, 4.9]).verdict == "contradicted"
+    assert claim([5.0], [7.0]).verdict == "same direction (single runs, untested)"
+    assert claim([], [7.0]).verdict == "not run"
+    assert claim([5.0, 5.1], [7.0, 7.1], profile="smoke").verdict == "smoke only"
+    sentence = claim([5.0, 5.1, 4.9], [7.0, 7.1, 6.9]).sentence()
+    assert "supported" in sentence and "n=3" in sentence and "Welch" in sentence
+
+
+def test_intervals_t_for_many_runs_bootstrap_for_few():
+    assert interval95([1.0]) is None
+    lo, hi = interval95([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert lo == pytest.approx(3 - 2.776 * 1.5811 / 5**0.5, abs=1e-3) and hi == pytest.approx(6 - lo)
+    lo, hi = interval95([1.0, 2.0, 3.0])
+    assert 1.0 <= lo <= 2.0 <= hi <= 3.0
 
 
 def test_verdicts():

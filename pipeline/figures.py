@@ -1,0 +1,506 @@
+"""Render the sources' figures: training curves, reported-vs-reproduced plots and attention masks.
+
+Reads only metrics files (``runs/<config>-s<seed>/history.csv``, ``eval.json``, ``train.json``)
+and ``masks.npz`` (written by ``save_masks`` at evaluation), never checkpoints. Missing runs are
+skipped; a figure with nothing to show is not written. Every function returns the paths it wrote.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import textwrap
+import zipfile
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .catalog import Source, Table  # noqa: E402
+
+HISTORY, TRAIN_METRICS, EVAL_METRICS, MASKS = "history.csv", "train.json", "eval.json", "masks.npz"
+DPI = 120
+SIZE = (8, 5)
+MAX_LINES = 8  # curves per panel; a source with more configurations gets one figure per table
+MAX_IMAGES = 4  # rows of a mask figure
+PALETTE = "colorblind"
+SMOKE = "SMOKE TEST — not a reproduction"
+SPLIT_STYLE = {"test": "-", "val": "--", "train": ":"}
+METRIC_LABELS = {
+    "top1_error": "test top-1 error (%)",
+    "top1_acc": "test top-1 accuracy (%)",
+    "top5_error": "test top-5 error (%)",
+    "top5_acc": "test top-5 accuracy (%)",
+    "final_test_acc": "final test accuracy (%)",
+    "best_test_acc": "best test accuracy over epochs (%)",
+}
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _metrics(run_dir: Path) -> dict:
+    """train.json ∪ eval.json (eval wins), as the catalog's ``Reported.metric`` is defined."""
+    return {**_read_json(run_dir / TRAIN_METRICS), **_read_json(run_dir / EVAL_METRICS)}
+
+
+def _number(value) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if np.isfinite(out) else None
+
+
+def _read_history(path: Path) -> list[dict[str, float]]:
+    """Rows of history.csv with numeric cells only; [] when missing or unreadable."""
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return []
+    out = []
+    for row in rows:
+        parsed = {k: v for k, v in ((k, _number(v)) for k, v in row.items() if k) if v is not None}
+        if "epoch" in parsed:
+            out.append(parsed)
+    return out
+
+
+def _values(runs_dir: Path, config: str, seeds: dict[str, list[int]], metric: str) -> list[float]:
+    values = (_number(_metrics(runs_dir / f"{config}-s{seed}").get(metric)) for seed in seeds.get(config, []))
+    return [v for v in values if v is not None]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _title(text: str, profile: str) -> str:
+    text = "\n".join(textwrap.wrap(text, 90))
+    return f"{SMOKE}\n{text}" if profile == "smoke" else text
+
+
+def _figure(size=SIZE, **kwargs) -> Figure:
+    return Figure(figsize=size, dpi=DPI, layout="constrained", **kwargs)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    """Write the PNG atomically: temp file in the same folder, then os.replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _style():
+    return sns.axes_style("whitegrid")
+
+
+def _label(metric: str, unit: str = "%") -> str:
+    return METRIC_LABELS.get(metric, f"{metric} ({unit})" if unit != "-" else metric)
+
+
+def _short(source: Source, name: str) -> str:
+    return name.removeprefix(f"{source.id}-")
+
+
+# --- 1. training curves ------------------------------------------------------------------------
+
+
+def _curve_frame(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) -> pd.DataFrame:
+    """Long table: config, seed, epoch, quantity (accuracy/loss), split (test/val/train), value."""
+    records = []
+    for name in source.configurations:
+        for seed in seeds.get(name, []):
+            for row in _read_history(runs_dir / f"{name}-s{seed}" / HISTORY):
+                for split in SPLIT_STYLE:
+                    for quantity, column in (("accuracy", f"{split}_acc"), ("loss", f"{split}_loss")):
+                        if column in row and not (quantity == "accuracy" and split == "train"):
+                            records.append((name, seed, row["epoch"], quantity, split, row[column]))
+    return pd.DataFrame(records, columns=["config", "seed", "epoch", "quantity", "split", "value"])
+
+
+def _curve_groups(source: Source, names: list[str]) -> list[tuple[str, str, list[str]]]:
+    """(file tag, caption, configurations): one group when few, else one per table (chunked)."""
+    if len(names) <= MAX_LINES:
+        return [("", "", names)]
+    groups, placed = [], set()
+    for key, table in source.tables.items():
+        members = [n for n in names if any(r.table == key for r in source.configurations[n].reported)]
+        placed.update(members)
+        groups.append((key, table.caption, members))
+    groups.append(("other", "configurations in no table", [n for n in names if n not in placed]))
+    out = []
+    for key, caption, members in groups:
+        chunks = [members[i : i + MAX_LINES] for i in range(0, len(members), MAX_LINES)]
+        for i, chunk in enumerate(chunks):
+            tag = key if len(chunks) == 1 else f"{key}-{i + 1}"
+            out.append((tag, caption if len(chunks) == 1 else f"{caption} (part {i + 1}/{len(chunks)})", chunk))
+    return out
+
+
+def _curve_figure(source: Source, frame: pd.DataFrame, names: list[str], caption: str, profile: str) -> Figure:
+    quantities = [q for q in ("accuracy", "loss") if (frame["quantity"] == q).any()]
+    fig = _figure((12, 5) if len(quantities) == 2 else SIZE)
+    colours = dict(zip(names, sns.color_palette(PALETTE, len(names)), strict=True))
+    axes = fig.subplots(1, len(quantities), squeeze=False)[0]
+    splits = []
+    for ax, quantity in zip(axes, quantities, strict=True):
+        data = frame[frame["quantity"] == quantity]
+        # mean over seeds, band = min..max over seeds
+        sns.lineplot(
+            data=data, x="epoch", y="value", hue="config", style="split", hue_order=names, palette=colours,
+            style_order=[s for s in SPLIT_STYLE if s in set(data["split"])],
+            dashes={s: (1, 0) if d == "-" else ((4, 2) if d == "--" else (1, 2)) for s, d in SPLIT_STYLE.items()},
+            errorbar=("pi", 100), legend=False, ax=ax,
+        )  # fmt: skip
+        splits += [s for s in SPLIT_STYLE if s in set(data["split"]) and s not in splits]
+        what = "accuracy (%)" if quantity == "accuracy" else "cross-entropy loss"
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set(xlabel="epoch", ylabel=what, title=f"{what.split(' (')[0]}: mean over seeds, band = min–max")
+    counts = frame.groupby("config")["seed"].nunique()
+    handles = [Line2D([], [], color=colours[n], lw=2) for n in names]
+    labels = [f"{_short(source, n)} (n={counts.get(n, 0)})" for n in names]
+    handles += [Line2D([], [], color="0.3", ls=SPLIT_STYLE[s]) for s in splits]
+    labels += [f"{s} split" for s in splits]
+    fig.legend(handles, labels, loc="outside right center", fontsize="small", frameon=False)
+    fig.suptitle(_title(f"{source.id} — training curves" + (f" — {caption}" if caption else ""), profile))
+    return fig
+
+
+def training_curves(
+    source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str
+) -> list[Path]:
+    """Test accuracy (and train/test loss) per epoch per configuration, mean over seeds with a band."""
+    frame = _curve_frame(source, Path(runs_dir), seeds)
+    if frame.empty:
+        return []
+    names = [n for n in source.configurations if n in set(frame["config"])]
+    written = []
+    with _style():
+        for tag, caption, members in _curve_groups(source, names):
+            if not members:
+                continue
+            fig = _curve_figure(source, frame[frame["config"].isin(members)], members, caption, profile)
+            stem = f"{source.id}-{tag}-curves" if tag else f"{source.id}-curves"
+            written.append(_save(fig, Path(out_dir) / f"{stem}.png"))
+    return written
+
+
+# --- 2 and 4. a table as reproduced-vs-reported points ---------------------------------------------
+
+
+def _cells(source: Source, key: str, table: Table, runs_dir: Path, seeds: dict[str, list[int]]) -> list[dict]:
+    """Numeric cells of one table: row, column, metric, unit, reported value, reproduced values."""
+    cells = []
+    for name, cfg in source.configurations.items():
+        for rep in cfg.reported:
+            if rep.table == key and not isinstance(rep.value, str):
+                values = _values(runs_dir, name, seeds, rep.metric)
+                cells.append(
+                    {"row": rep.row, "column": rep.column, "metric": rep.metric, "unit": rep.unit,
+                     "reported": float(rep.value), "values": values, "config": name}
+                )  # fmt: skip
+    for row, columns in table.cited.items():
+        for column, value in columns.items():
+            if row in table.rows and column in table.columns and _number(value) is not None:
+                cells.append(
+                    {"row": row, "column": column, "metric": None, "unit": None,
+                     "reported": float(value), "values": [], "config": None}
+                )  # fmt: skip
+    return cells
+
+
+def _table_figure(source: Source, key: str, table: Table, cells: list[dict], xlabel: str, profile: str) -> Figure:
+    metrics = Counter(c["metric"] for c in cells if c["metric"] is not None)
+    ordered = [m for m, _ in metrics.most_common()]
+    for cell in cells:  # cited cells go with the table's main metric
+        cell["metric"] = cell["metric"] or ordered[0]
+    metrics = [m for m in ordered if any(c["values"] for c in cells if c["metric"] == m)]
+    columns = [c for c in table.columns if any(cell["column"] == c for cell in cells)]
+    rows = [r for r in table.rows if any(cell["row"] == r for cell in cells)]
+    colours = dict(zip(columns, sns.color_palette(PALETTE, len(columns)), strict=True))
+    offset = {c: (j - (len(columns) - 1) / 2) * 0.12 for j, c in enumerate(columns)}
+    fig = _figure((SIZE[0] * (1 + 0.6 * (len(metrics) - 1)), SIZE[1]))
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    for ax, metric in zip(axes, metrics, strict=True):
+        mine = [c for c in cells if c["metric"] == metric]
+        seeds = pd.DataFrame(
+            [(rows.index(c["row"]) + offset[c["column"]], v, c["column"]) for c in mine for v in c["values"]],
+            columns=["x", "value", "column"],
+        )
+        sns.lineplot(
+            data=seeds, x="x", y="value", hue="column", palette=colours, hue_order=columns, errorbar="sd",
+            err_style="bars", marker="o", markersize=8, err_kws={"capsize": 4, "elinewidth": 1.5}, legend=False, ax=ax,
+        )  # fmt: skip
+        sns.scatterplot(
+            data=seeds, x="x", y="value", hue="column", palette=colours, hue_order=columns, s=14, alpha=0.45,
+            legend=False, ax=ax,
+        )  # fmt: skip
+        for c in mine:
+            ax.scatter(
+                rows.index(c["row"]) + offset[c["column"]], c["reported"], marker="D", s=70, zorder=5,
+                facecolor="white", edgecolor=colours[c["column"]], linewidth=2,
+            )  # fmt: skip
+        ax.set_xticks(range(len(rows)), rows)
+        ax.set_xlim(-0.5, len(rows) - 0.5)
+        unit = next((c["unit"] for c in mine if c["unit"]), "%")
+        ax.set(xlabel=xlabel, ylabel=_label(metric, unit))
+    handles = [Line2D([], [], color=colours[c], lw=2) for c in columns]
+    handles += [
+        Line2D([], [], color="0.3", marker="o", lw=1.5),
+        Line2D([], [], color="0.3", marker="o", ls="", markersize=3, alpha=0.5),
+        Line2D([], [], color="0.3", marker="D", ls="", markerfacecolor="white", markeredgewidth=2),
+    ]
+    labels = [*columns, "reproduced: mean ± sd over seeds", "reproduced: one seed", "reported (paper)"]
+    fig.legend(handles, labels, loc="outside right center", fontsize="small", frameon=False)
+    fig.suptitle(_title(f"{source.id} — {table.caption}", profile))
+    return fig
+
+
+def _table_plots(
+    source: Source, keys: list[str], runs_dir: Path, seeds: dict, out_dir: Path, profile: str, xlabel: str, tag: str
+) -> list[Path]:
+    written = []
+    with _style():
+        for key in keys:
+            table = source.tables[key]
+            cells = _cells(source, key, table, Path(runs_dir), seeds)
+            if not any(c["values"] for c in cells):
+                continue
+            fig = _table_figure(source, key, table, cells, xlabel, profile)
+            written.append(_save(fig, Path(out_dir) / f"{source.id}-{key}-{tag}.png"))
+    return written
+
+
+def _has_columns(table: Table, *patterns: str) -> bool:
+    return all(any(re.search(p, c, re.IGNORECASE) for c in table.columns) for p in patterns)
+
+
+def arl_vs_nal(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
+    """Every table with ARL and NAL columns (wang2017 Table 3): error by network, reproduced vs reported."""
+    keys = [k for k, t in source.tables.items() if _has_columns(t, r"\bARL\b", r"\bNAL\b")]
+    return _table_plots(source, keys, runs_dir, seeds, out_dir, profile, "network (depth)", "arl-vs-nal")
+
+
+def _is_noise_table(source: Source, key: str, table: Table) -> bool:
+    if re.search(r"noise", f"{key} {table.caption}", re.IGNORECASE):
+        return True
+    return any(
+        cfg.recipe.get("label_noise")
+        for cfg in source.configurations.values()
+        if any(r.table == key for r in cfg.reported)
+    )
+
+
+def label_noise(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
+    """Label-noise tables (wang2017 Table 5): test error by noise level per network."""
+    keys = [k for k, t in source.tables.items() if _is_noise_table(source, k, t)]
+    return _table_plots(source, keys, runs_dir, seeds, out_dir, profile, "label noise level (1 − r)", "label-noise")
+
+
+# --- 3. per-seed strip plots (ZAM) ---------------------------------------------------------------
+
+BEST, MEAN = r"best|max", r"avg|average|mean"
+
+
+def _strip_figure(source: Source, table: Table, cells: list[dict], profile: str) -> Figure:
+    configs = list(dict.fromkeys(c["config"] for c in cells))
+    labels = {c["config"]: c["row"] for c in cells}
+    # y = the metric of the "average" column (compared with the seeds' mean), else the commonest one
+    means = [c["metric"] for c in cells if re.search(MEAN, c["column"], re.IGNORECASE)]
+    metric = Counter(means or [c["metric"] for c in cells]).most_common(1)[0][0]
+    unit = next(c["unit"] for c in cells if c["metric"] == metric)
+    values = {n: next((c["values"] for c in cells if c["config"] == n and c["metric"] == metric), []) for n in configs}
+    frame = pd.DataFrame([(labels[n], v) for n in configs for v in values[n]], columns=["row", "value"])
+    order = [labels[n] for n in configs]
+    fig = _figure((max(SIZE[0], 1.3 * len(configs) + 3), SIZE[1]))
+    ax = fig.subplots()
+    colours = sns.color_palette(PALETTE, 4)
+    sns.stripplot(data=frame, x="row", y="value", order=order, color=colours[0], size=7, jitter=0.12, ax=ax)
+    for i, n in enumerate(configs):
+        if values[n]:
+            ax.scatter(i, float(np.mean(values[n])), marker="_", s=900, color="0.15", linewidth=2, zorder=4)
+        for c in cells:
+            if c["config"] != n or c["unit"] != unit:
+                continue
+            if re.search(BEST, c["column"], re.IGNORECASE):
+                ax.scatter(i + 0.25, c["reported"], marker="*", s=180, color=colours[1], edgecolor="0.15", zorder=5)
+            elif re.search(MEAN, c["column"], re.IGNORECASE):
+                ax.scatter(i + 0.25, c["reported"], marker="D", s=60, facecolor="white", edgecolor=colours[2],
+                           linewidth=2, zorder=5)  # fmt: skip
+            else:
+                ax.scatter(i + 0.25, c["reported"], marker="o", s=18, color="0.55", zorder=3)
+    ax.set_xlim(-0.5, len(configs) - 0.5)
+    ax.set(xlabel="", ylabel=_label(metric, unit))
+    ax.tick_params(axis="x", labelrotation=20 if max(map(len, order)) > 10 else 0)
+    handles = [
+        Line2D([], [], color=colours[0], marker="o", ls=""),
+        Line2D([], [], color="0.15", marker="_", ls="", markersize=18, markeredgewidth=2),
+        Line2D([], [], color=colours[1], marker="*", ls="", markersize=12, markeredgecolor="0.15"),
+        Line2D([], [], color=colours[2], marker="D", ls="", markerfacecolor="white", markeredgewidth=2),
+        Line2D([], [], color="0.55", marker="o", ls="", markersize=4),
+    ]
+    names = ["reproduced: one seed", "reproduced: mean", "reported: best run", "reported: average", "reported: one run"]
+    fig.legend(handles, names, loc="outside right center", fontsize="small", frameon=False)
+    fig.suptitle(_title(f"{source.id} — {table.caption}", profile))
+    return fig
+
+
+def zam_strip(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
+    """Tables with Best and Avg columns (ZAM): one point per seed per configuration, reported overlaid."""
+    written = []
+    with _style():
+        for key, table in source.tables.items():
+            if not _has_columns(table, BEST, MEAN):
+                continue
+            cells = [c for c in _cells(source, key, table, Path(runs_dir), seeds) if c["config"]]
+            if not any(c["values"] for c in cells):
+                continue
+            fig = _strip_figure(source, table, cells, profile)
+            written.append(_save(fig, Path(out_dir) / f"{source.id}-{key}-strip.png"))
+    return written
+
+
+# --- 5. attention masks --------------------------------------------------------------------------
+
+
+def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
+    """Run ``collect_masks`` on ``normalized_batch`` (eval mode) and save the images with the
+    channel-mean mask of every attention module: ``images`` (N,H,W,3 uint8), ``mask_00``… (N,h,w)."""
+    from .models.residual_attention import collect_masks
+
+    images = images_uint8_nhwc
+    images = np.asarray(images.cpu() if hasattr(images, "cpu") else images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != normalized_batch.shape[0]:
+        raise ValueError(
+            f"images must be N×H×W×3 matching the batch of {normalized_batch.shape[0]}, got {images.shape}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        masks = collect_masks(model, normalized_batch)
+    finally:
+        model.train(was_training)
+    if not masks:
+        raise ValueError(f"{type(model).__name__} has no attention masks to save")
+    arrays = {"images": images.astype(np.uint8)}
+    for i, mask in enumerate(masks):
+        arrays[f"mask_{i:02d}"] = mask.float().mean(1).cpu().numpy().astype(np.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def _load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images = data["images"]
+            masks = [data[k] for k in sorted(k for k in data.files if k.startswith("mask_"))]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    n = len(images)
+    if n == 0 or not masks or images.ndim != 4 or any(m.ndim != 3 or len(m) != n for m in masks):
+        return None
+    return images, masks
+
+
+def _upsample(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(mask.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def attention_masks(masks_npz: Path, out_png: Path, title: str) -> list[Path]:
+    """Paper Fig. 1 style: each input image, then each module's channel-mean soft mask as a heat map."""
+    loaded = _load_masks(Path(masks_npz))
+    if loaded is None:
+        return []
+    images, masks = loaded
+    images = images[:MAX_IMAGES]
+    masks = [m[:MAX_IMAGES] for m in masks]
+    n, height, width = images.shape[:3]
+    stage, sizes, heads = 0, [], ["input"]
+    for i, m in enumerate(masks):  # a new resolution = a new stage
+        if m.shape[1:] not in sizes:
+            sizes.append(m.shape[1:])
+            stage = len(sizes)
+        heads.append(f"stage {stage}, module {i + 1}\n{m.shape[2]}×{m.shape[1]} mask")
+    cols = len(masks) + 1
+    side = min(1.6, 11 / cols)
+    fig = _figure((max(SIZE[0], side * cols), side * n + 1.1))
+    axes = fig.subplots(n, cols, squeeze=False)
+    for j, m in enumerate(masks, start=1):
+        lo, hi = float(m.min()), float(m.max())  # one colour scale per module, shared by the images
+        for i in range(n):
+            axes[i][j].imshow(_upsample(m[i], height, width), cmap="viridis", vmin=lo, vmax=hi if hi > lo else lo + 1)
+    for i in range(n):
+        axes[i][0].imshow(images[i])
+        for j in range(cols):
+            axes[i][j].set_xticks([])
+            axes[i][j].set_yticks([])
+            if i == 0:
+                axes[i][j].set_title(heads[j], fontsize="small")
+    fig.suptitle(title, fontsize="medium")
+    fig.supxlabel(
+        "heat map: channel mean of the soft mask M, bilinearly upsampled to the image; "
+        "colour scale per module (dark = low, yellow = high)",
+        fontsize="x-small",
+    )
+    return [_save(fig, Path(out_png))]
+
+
+# --- 6. everything -------------------------------------------------------------------------------
+
+
+def render_figures(
+    sources: dict[str, Source] | Iterable[Source],
+    runs_dir: Path,
+    seeds: dict[str, list[int]],
+    out_dir: Path,
+    profile: str,
+) -> list[Path]:
+    """All figures of all sources into ``out_dir``; returns the written paths."""
+    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    written: list[Path] = []
+    for source in sources.values() if isinstance(sources, dict) else sources:
+        for plot in (training_curves, arl_vs_nal, label_noise, zam_strip):
+            written += plot(source, runs_dir, seeds, out_dir, profile)
+        for name in source.configurations:
+            for seed in seeds.get(name, []):  # one mask figure per configuration: its first seed with masks
+                title = f"{source.id} — {_short(source, name)} (seed {seed}): soft attention masks"
+                done = attention_masks(
+                    runs_dir / f"{name}-s{seed}" / MASKS, out_dir / f"{name}-s{seed}-masks.png", _title(title, profile)
+                )
+                written += done
+                if done:
+                    break
+    return written
