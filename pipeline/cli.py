@@ -217,7 +217,7 @@ def train(
     project = state.project
     run = _seed_and_run(config, seed)
     params = _guard(lambda: project.params)
-    recipe = project.recipe(run.recipe)
+    recipe = _guard(project.recipe, run.recipe, run.dataset)
     run_dir = project.run_dir(run.name, seed)
     exe = params.train.execution(params.smoke.eval_every if project.profile == "smoke" else None)
     tags = {
@@ -255,7 +255,8 @@ def train(
         tracker.log_metrics({k: v for k, v in result.metrics.items() if k not in ("seed",)})
         tracker.log_artifact(run_dir / HISTORY)
         tracker.log_dict(result.metrics, "train.json")
-        log_model(tracker, result.model, run)
+        if project.profile != "smoke":  # smoke runs skip the model artifact (hundreds of MB over the catalog)
+            log_model(tracker, result.model, run)
     err.print(
         f"{run.name} seed {seed}: final test acc {result.metrics['final_test_acc']:.2f}%"
         f" after {result.metrics['steps']} steps"
@@ -304,7 +305,7 @@ def evaluate(
         metrics = _guard(
             do_evaluate,
             run,
-            project.recipe(run.recipe),
+            _guard(project.recipe, run.recipe, run.dataset),
             project.run_dir(run.name, seed),
             project.data_root / "prepared" / run.dataset,
             params.train.execution().device,
@@ -328,7 +329,9 @@ def render() -> None:
         seeds.setdefault(entry.config, []).append(entry.seed)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
     with stage_run(project.root, "tables", "render", project.profile) as tracker:
-        written = render_all(sources, project.root / "runs", project.tables_dir, seeds, context)
+        summary_path = project.root / "metrics" / "summary.json"
+        written = render_all(sources, project.root / "runs", project.tables_dir, seeds, context, summary_path)
+        tracker.log_artifact(summary_path)
         figures = render_figures(sources, project.root / "runs", seeds, project.tables_dir / "figures", project.profile)
         for path in written:
             tracker.log_artifact(path, "paper_tables")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from .catalog import CatalogError, Recipe, _line_of
 
@@ -31,6 +31,7 @@ class SmokeSettings(Strict):
     iterations: PositiveInt = 4  # optimiser steps per run
     batch_size: PositiveInt = 8
     eval_every: PositiveInt = 2  # steps between history rows (an "epoch" in the smoke profile)
+    max_lr: PositiveFloat = 1e-4  # smoke runs test the plumbing, not learning: keep every model finite
 
 
 class TrainSettings(Strict):
@@ -119,9 +120,10 @@ class Project:
     def run_dir(self, config: str, seed: int) -> Path:
         return self.root / "runs" / run_key(config, seed)
 
-    def recipe(self, recipe: Recipe) -> Recipe:
+    def recipe(self, recipe: Recipe, dataset: str | None = None) -> Recipe:
         """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape
-        (milestones and warm-up move to the same fraction of the shortened run)."""
+        (milestones and warm-up move to the same fraction of the shortened run; the learning rate
+        scales linearly with the batch and is capped at ``smoke.max_lr``)."""
         if self.profile != "smoke":
             return recipe
         s = self.params.smoke
@@ -133,13 +135,28 @@ class Project:
             update={"unit": "iteration", "milestones": milestones, "warmup_iterations": warmup}
         )
         window = recipe.best_window and (1, 1 + s.iterations // s.eval_every)
+        validation = recipe.validation
+        if validation.size or validation.train_size:  # absolute sizes → the same share of the fixture
+            from .data import DATASETS, read_manifest
+
+            official = DATASETS[dataset].train_images if dataset in DATASETS else 50_000
+            fixture = read_manifest(self.data_root / "prepared" / dataset)["splits"]["train"]["images"]
+
+            def scaled(n):
+                return n and max(1, round(n * fixture / official))
+
+            validation = validation.model_copy(
+                update={"size": scaled(validation.size), "train_size": scaled(validation.train_size)}
+            )
         return recipe.model_copy(
             update={
                 "iterations": s.iterations,
                 "epochs": None,
                 "batch_size": s.batch_size,
+                "lr": min(s.max_lr, recipe.lr * s.batch_size / recipe.batch_size),
                 "schedule": schedule,
                 "best_window": window,
+                "validation": validation,
             }
         )
 

@@ -333,8 +333,27 @@ def gpu_hours(all_runs: dict[str, dict[str, list[dict]]]) -> tuple[float, float]
     return gpu, cpu
 
 
+SUMMARY_KEYS = ("top1_acc", "top1_error", "top5_acc", "best_test_acc", "best_window_test_acc", "seconds_per_epoch")
+
+
+def summary(all_runs: dict[str, dict[str, list[dict]]]) -> dict:
+    """Mean of the headline metrics per configuration (for `dvc metrics show` / `dvc exp show`)."""
+    out = {}
+    for runs in all_runs.values():
+        for name, rs in runs.items():
+            if rs:
+                keys = [k for k in SUMMARY_KEYS if all(isinstance(r.get(k), (int, float)) for r in rs)]
+                out[name] = {"n": len(rs), **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in keys}}
+    return out
+
+
 def render_all(
-    sources: dict[str, Source], runs_dir: Path, out_dir: Path, seeds: dict[str, list[int]], context: dict
+    sources: dict[str, Source],
+    runs_dir: Path,
+    out_dir: Path,
+    seeds: dict[str, list[int]],
+    context: dict,
+    summary_path: Path | None = None,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = context["profile"]
@@ -382,4 +401,7 @@ def render_all(
     )
     write_text(out_dir / "README.md", readme)
     written.append(out_dir / "README.md")
+    if summary_path is not None:
+        summary_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(summary_path, json.dumps(summary(all_runs), indent=2, sort_keys=True) + "\n")
     return written

@@ -18,9 +18,8 @@ def cifar_fixture(tmp_path):
     return path, md5s
 
 
-@pytest.fixture(scope="session")
-def tiny_model():
-    """A registered CNN small enough to train in a second on the CI CPU."""
+def register_tiny() -> str:
+    """Register a CNN small enough to train in a second on the CI CPU (once per process)."""
     from torch import nn
 
     from pipeline.models import list_models, register_model
@@ -36,6 +35,11 @@ def tiny_model():
             )  # fmt: skip
 
     return name
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    return register_tiny()
 
 
 @pytest.fixture(scope="session")

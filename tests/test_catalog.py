@@ -92,4 +92,4 @@ def test_smoke_recipe_keeps_the_schedule_shape(tmp_path):
     recipe = Project(tmp_path).recipe(run.recipe)
     assert recipe.iterations == 100 and recipe.batch_size == 4
     assert recipe.schedule.milestones == [40, 60]  # 64k/160k and 96k/160k of the run
-    assert recipe.nesterov and recipe.lr == 0.1
+    assert recipe.nesterov and recipe.lr == pytest.approx(1e-4)  # 0.1 × 4/64, capped at smoke.max_lr

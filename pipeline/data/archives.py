@@ -21,8 +21,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
-from torchvision.datasets.utils import calculate_md5
-
 
 class DataError(RuntimeError):
     """A dataset problem the user can fix; the message is one line naming problem and fix."""
@@ -30,6 +28,8 @@ class DataError(RuntimeError):
 
 def file_digest(path: Path, algorithm: str) -> str:
     if algorithm == "md5":
+        from torchvision.datasets.utils import calculate_md5  # lazy: torchvision is slow to import
+
         return calculate_md5(str(path))
     digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:

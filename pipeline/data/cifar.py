@@ -19,8 +19,6 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-from torchvision.datasets import CIFAR10, CIFAR100
-from torchvision.datasets.utils import check_integrity
 
 from .archives import DataError
 from .pickles import load_pickle
@@ -59,6 +57,8 @@ def _to_nhwc(data: np.ndarray) -> np.ndarray:
 
 
 def _check_files(folder: Path, files: list[tuple[str, str]]) -> dict[str, str]:
+    from torchvision.datasets.utils import check_integrity  # lazy: torchvision is slow to import
+
     for name, md5 in files:
         if not check_integrity(str(folder / name), md5):
             raise DataError(f"{folder / name}: missing or md5 mismatch (expected {md5}); fetch the archive again")
@@ -70,6 +70,8 @@ def parse_cifar10(folder: Path, file_md5s: dict[str, str] | None = None) -> tupl
 
     ``file_md5s`` defaults to torchvision's list of the official files' md5s.
     """
+    from torchvision.datasets import CIFAR10
+
     official = CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
     md5s = _check_files(folder, list(file_md5s.items()) if file_md5s else [tuple(f) for f in official])
     meta = load_pickle(folder / "batches.meta")
@@ -98,6 +100,8 @@ def parse_cifar100(folder: Path, file_md5s: dict[str, str] | None = None) -> tup
 
     ``file_md5s`` defaults to torchvision's list of the official files' md5s.
     """
+    from torchvision.datasets import CIFAR100
+
     official = CIFAR100.train_list + CIFAR100.test_list + [[CIFAR100.meta["filename"], CIFAR100.meta["md5"]]]
     md5s = _check_files(folder, list(file_md5s.items()) if file_md5s else [tuple(f) for f in official])
     meta = load_pickle(folder / "meta")

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from torchvision.datasets.utils import download_url
-
 from .archives import DataError, file_digest, safe_extract, source_digest, verify_archive
 from .cifar import CIFAR10_CLASSES, make_cifar10_archive, make_cifar100_archive, parse_cifar10, parse_cifar100
 from .imagefolder import make_image_folder_archive, probe_image_folder, read_image_folder
@@ -54,6 +52,7 @@ class DatasetSource:
     algorithm: str = "md5"
     extract: bool = True  # False: the parser reads the archive in memory (many small image files)
     path: str | None = None  # user image folders: where the data is
+    train_images: int = 50_000  # official training-set size (the smoke profile scales validation sizes by it)
 
 
 DATASETS: dict[str, DatasetSource] = {}
@@ -110,6 +109,7 @@ register_dataset(
         parse=partial(read_tinyimagenet, folder="tiny-imagenet-200"),
         make_fixture=make_tinyimagenet_zip,
         extract=False,
+        train_images=100_000,
     )
 )
 
@@ -192,6 +192,8 @@ def _obtain_archive(src: DatasetSource, raw_dir: Path, archive: Path | None, mir
     errors = []
     for url in [src.url, *mirrors]:
         try:
+            from torchvision.datasets.utils import download_url  # lazy: slow to import
+
             download_url(url, str(raw_dir), src.filename, md5=src.digest if src.algorithm == "md5" else None)
             return target
         except Exception as exc:  # network failures come in many types
