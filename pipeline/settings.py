@@ -28,7 +28,7 @@ class FetchSettings(Strict):
 class SmokeSettings(Strict):
     """The smoke profile: every configuration for a few steps on tiny generated data."""
 
-    iterations: PositiveInt = 4  # optimiser steps per run
+    iterations: PositiveInt = 2  # optimiser steps per run
     batch_size: PositiveInt = 8
     eval_every: PositiveInt = 2  # steps between history rows (an "epoch" in the smoke profile)
     max_lr: PositiveFloat = 1e-4  # smoke runs test the plumbing, not learning: keep every model finite
