@@ -356,6 +356,71 @@ def sync(
 
 
 @app.command()
+def bench(
+    config: Annotated[str, typer.Argument(help="Configuration name (see `repro list`).")],
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the recipe's).")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Timed training steps per path.")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first (compilation, autotuning).")] = 5,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
+) -> None:
+    """Time one configuration on synthetic data: the fast path (params.yaml train:) vs eager fp32."""
+    from .bench import bench as do_bench
+    from .training import write_json
+
+    project = state.project
+    exe = _guard(lambda: project.params).train.execution()
+    result = _guard(do_bench, config, batch_size, steps=steps, warmup=warmup, exe_fast=exe)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(result, out)
+    print(json.dumps(result, indent=2))
+    err.print(
+        f"{config} on {result['device_name']}: {result['fast']['train_images_per_s']:,.0f} img/s train (fast),"
+        f" {result['eager']['train_images_per_s']:,.0f} (eager fp32), ×{result['speedup_fast_over_eager']:.2f}"
+    )
+
+
+@app.command()
+def plan(
+    configs: Annotated[
+        list[str] | None, typer.Argument(help="Configurations (default: all without `requires`).")
+    ] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Timed steps per distinct benchmark.")] = 10,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first.")] = 3,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Benchmark batch (default: each recipe's; smaller = extrapolated).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N selected configurations.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
+) -> None:
+    """Estimate the wall time and GPU-hours of training the catalog on this device, before training it."""
+    from .bench import plan as do_plan
+    from .training import write_json
+
+    project = state.project
+    exe = _guard(lambda: project.params).train.execution()
+    result = _guard(
+        do_plan,
+        configs or None,
+        exe=exe,
+        steps=steps,
+        warmup=warmup,
+        limit=limit,
+        batch_size=batch_size,
+        progress=lambda message: err.print(message, highlight=False),
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(result, out)
+    print(json.dumps(result, indent=2))
+    gpu = f" = {result['gpu_hours']:,.1f} GPU-hours" if result["gpu_hours"] is not None else ""
+    err.print(
+        f"{len(result['configs'])} configurations, {result['total_runs']} runs on {result['device_name']}:"
+        f" {result['total_hours']:,.1f} h{gpu}"
+    )
+
+
+@app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port to serve on (127.0.0.1).")] = 5000,
     store: Annotated[Path | None, typer.Option(help="SQLite store (default: the project's mlflow.db).")] = None,

@@ -91,9 +91,10 @@ def stage_run(
 ):
     """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command.
 
-    Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C / SIGTERM).
+    Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C / SIGTERM). Under torchrun only
+    rank 0 tracks.
     """
-    if os.environ.get("REPRO_TRACKING", "on") == "off":
+    if os.environ.get("REPRO_TRACKING", "on") == "off" or int(os.environ.get("RANK", "0")) != 0:
         yield StageRun()
         return
     try:

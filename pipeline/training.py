@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from .catalog import Recipe, Run
 from .data import corrupt_labels, load_split, read_manifest, split_validation
@@ -63,6 +65,19 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = False
 
 
+def distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, this rank's device) under torchrun; (0, 1, device) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world, device
+
+
 def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
     if not enabled:
         return model
@@ -87,8 +102,11 @@ def augment_of(recipe: Recipe) -> Augment:
     return Augment(**recipe.augment.model_dump())
 
 
-def build_loaders(recipe: Recipe, data_dir: Path, device: torch.device, seed: int) -> Loaders:
-    """Train/validation/test loaders exactly as the recipe describes (split, noise, normalisation)."""
+def build_loaders(
+    recipe: Recipe, data_dir: Path, device: torch.device, seed: int, shard: tuple[int, int] = (0, 1)
+) -> Loaders:
+    """Train/validation/test loaders exactly as the recipe describes (split, noise, normalisation).
+    Under DistributedDataParallel each rank takes its ``shard`` of every global batch."""
     manifest = read_manifest(data_dir)
     num_classes = len(manifest["classes"])
     v = recipe.validation
@@ -117,7 +135,9 @@ def build_loaders(recipe: Recipe, data_dir: Path, device: torch.device, seed: in
 
     eval_batch = max(recipe.batch_size, 256)
     return Loaders(
-        train=DeviceLoader(train, recipe.batch_size, device, fit_train, augment_of(recipe), shuffle=True, seed=seed),
+        train=DeviceLoader(
+            train, recipe.batch_size, device, fit_train, augment_of(recipe), shuffle=True, seed=seed, shard=shard
+        ),
         val=None if val is None else DeviceLoader(val, eval_batch, device, norm_for(val)),
         test=DeviceLoader(test, eval_batch, device, norm_for(test)),
         num_classes=num_classes,
@@ -254,16 +274,23 @@ def train(
     resume: bool = True,
 ) -> TrainResult:
     """Train ``run`` with ``recipe`` and ``seed``; write checkpoint, model, history and metrics."""
+    rank, world, device = distributed(exe.device)
+    if world > 1 and recipe.batch_size % world:
+        raise ValueError(f"batch {recipe.batch_size} does not split over {world} processes; use a divisor")
+    lead = rank == 0  # only the first rank writes files, logs and checkpoints
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(seed, exe.deterministic)
-    device = exe.device
-    data = build_loaders(recipe, data_dir, device, seed)
+    data = build_loaders(recipe, data_dir, device, seed, shard=(rank, world))
 
     model = create_model(run.model, data.num_classes, **run.model_options).to(device)
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
-    step_model = maybe_compile(model, exe.compile)
+    if world > 1:  # gradients are averaged over ranks: the global batch is the recipe's
+        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        step_model = model
+    step_model = maybe_compile(step_model, exe.compile)
     epoch_steps = min(len(data.train), exe.epoch_steps_cap or len(data.train))
     total_steps = recipe.iterations or recipe.epochs * epoch_steps
     total_epochs = math.ceil(total_steps / epoch_steps)
@@ -281,7 +308,7 @@ def train(
             step, epoch, history, elapsed = state["step"], state["epoch"], state["history"], state["elapsed"]
             monitor = Monitor(**state["monitor"])
 
-    reporter = EpochReporter(f"{run.name} seed {seed}", total_epochs, start=epoch)
+    reporter = EpochReporter(f"{run.name} seed {seed}", total_epochs, start=epoch) if lead else None
     model.train()
     while step < total_steps and not stopped_early:
         t0 = time.perf_counter()
@@ -302,14 +329,18 @@ def train(
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
             step += 1
-        train_loss = loss_sum.item() / seen  # the one host sync of the epoch
+        totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
+        if world > 1:
+            dist.all_reduce(totals)
+        loss_total, correct_total, seen = totals.tolist()  # the one host sync of the epoch
+        train_loss = loss_total / seen
         if not math.isfinite(train_loss):
             raise FloatingPointError(
                 f"{run.name} seed {seed}: loss is {train_loss} in epoch {epoch + 1} (step {step}); "
                 "lower the learning rate or check the data"
             )
         row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": round(train_loss, 6)}
-        row["train_acc"] = round(100.0 * correct.item() / seen, 4)
+        row["train_acc"] = round(100.0 * correct_total / seen, 4)
         if data.val is not None:
             val = evaluate_split(model, data.val, exe=exe)
             row |= {"val_loss": round(val["loss"], 6), "val_acc": round(val["top1_acc"], 4)}
@@ -322,6 +353,8 @@ def train(
         if data.val is not None:
             monitored = row["val_acc"] if monitor.mode_max else row["val_loss"]
             stopped_early = monitor.update(monitored, recipe)
+        if not lead:
+            continue
         log_metrics({k: v for k, v in row.items() if k not in ("epoch", "step")}, epoch)
         reporter.epoch(row)
         _atomic_save(
@@ -340,6 +373,8 @@ def train(
             },
             ckpt_path,
         )
+    if not lead:
+        return TrainResult({}, history, model)
     reporter.close()
 
     _atomic_save(

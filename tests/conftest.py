@@ -18,20 +18,20 @@ def cifar_fixture(tmp_path):
     return path, md5s
 
 
-def register_tiny() -> str:
+def register_tiny(batchnorm: bool = True) -> str:
     """Register a CNN small enough to train in a second on the CI CPU (once per process)."""
     from torch import nn
 
     from pipeline.models import list_models, register_model
 
-    name = "tiny-cnn-test"
+    name = "tiny-cnn-test" if batchnorm else "tiny-cnn-nobn-test"
     if name not in list_models():
 
         @register_model(name, family="test", notes="test-only")
         def _tiny(num_classes: int = 10) -> nn.Module:
             return nn.Sequential(
-                nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(4),
-                nn.Flatten(), nn.Linear(128, num_classes),
+                nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8) if batchnorm else nn.Identity(), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, num_classes),
             )  # fmt: skip
 
     return name

@@ -12,7 +12,7 @@ runner = CliRunner()
 def test_help_lists_every_command():
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("list", "models", "fetch", "train", "evaluate", "render", "ui", "demo", "sync"):
+    for command in ("list", "models", "fetch", "train", "evaluate", "render", "ui", "demo", "sync", "bench", "plan"):
         assert command in result.output
 
 

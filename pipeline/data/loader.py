@@ -133,11 +133,12 @@ class DeviceLoader:
         shuffle: bool = False,
         seed: int = 0,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),  # (rank, world size): each rank takes its slice of every global batch
     ):
         self.x = torch.from_numpy(np.array(split.x)).to(device).permute(0, 3, 1, 2)  # uint8 NCHW view
         self.y = torch.from_numpy(np.array(split.y)).to(device)
         self.batch_size, self.norm_fn, self.augment = batch_size, norm_fn, augment or Augment()
-        self.shuffle, self.drop_last = shuffle, drop_last
+        self.shuffle, self.drop_last, self.shard = shuffle, drop_last, shard
         self.gen = torch.Generator(device="cpu").manual_seed(seed)
 
     def __len__(self) -> int:
@@ -156,5 +157,9 @@ class DeviceLoader:
         for i in range(len(self)):
             idx = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
             sel = order[idx] if order is not None else idx
+            if self.shard[1] > 1:  # same permutation on every rank; rank r takes items r, r+W, ...
+                sel = (sel if order is not None else torch.arange(n, device=self.y.device)[idx])[
+                    self.shard[0] :: self.shard[1]
+                ]
             x = augment_batch(self.x[sel], self.augment, self.gen)  # uint8 in, float in [0, 1] out
             yield self.norm_fn(x), self.y[sel]
