@@ -216,10 +216,10 @@ def train(
 
     project = state.project
     run = _seed_and_run(config, seed)
-    params = _guard(lambda: project.params)
+    _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
     recipe = _guard(project.recipe, run.recipe, run.dataset)
     run_dir = project.run_dir(run.name, seed)
-    exe = params.train.execution(params.smoke.eval_every if project.profile == "smoke" else None)
+    exe = _guard(project.execution)
     tags = {
         "config": run.name,
         "source": run.source,
@@ -292,7 +292,7 @@ def evaluate(
 
     project = state.project
     run = _seed_and_run(config, seed)
-    params = _guard(lambda: project.params)
+    _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
     tags = {
         "config": run.name,
         "source": run.source,
@@ -308,7 +308,8 @@ def evaluate(
             _guard(project.recipe, run.recipe, run.dataset),
             project.run_dir(run.name, seed),
             project.data_root / "prepared" / run.dataset,
-            params.train.execution().device,
+            project.execution().device,
+            project.execution().eval_cap,
         )
         tracker.log_metrics(metrics)
     print(json.dumps(metrics))

@@ -77,9 +77,11 @@ def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
             w.writerow([name, *row.tolist()])
 
 
-def evaluate(run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device) -> dict:
+def evaluate(
+    run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device, eval_cap: int | None = None
+) -> dict:
     manifest = read_manifest(data_dir)
-    data = build_loaders(recipe, data_dir, device, seed=0)
+    data = build_loaders(recipe, data_dir, device, seed=0, eval_cap=eval_cap)
     model = load_weights(run, run_dir / MODEL, data.num_classes, device)
     exe = Execution(device=device)
     t0 = time.perf_counter()

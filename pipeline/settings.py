@@ -32,6 +32,7 @@ class SmokeSettings(Strict):
     batch_size: PositiveInt = 8
     eval_every: PositiveInt = 2  # steps between history rows (an "epoch" in the smoke profile)
     max_lr: PositiveFloat = 1e-4  # smoke runs test the plumbing, not learning: keep every model finite
+    eval_images: PositiveInt = 32  # evaluate on the first N test (and validation) images
 
 
 class TrainSettings(Strict):
@@ -43,7 +44,7 @@ class TrainSettings(Strict):
     channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
     compile: bool = False  # torch.compile the model (eager fallback)
 
-    def execution(self, epoch_steps_cap: int | None = None):
+    def execution(self, epoch_steps_cap: int | None = None, eval_cap: int | None = None):
         from .training import Execution, resolve_device
 
         device = resolve_device(self.device)
@@ -55,6 +56,7 @@ class TrainSettings(Strict):
             channels_last=self.channels_last == "on" or (self.channels_last == "auto" and cuda),
             compile=self.compile,
             epoch_steps_cap=epoch_steps_cap,
+            eval_cap=eval_cap,
         )
 
 
@@ -119,6 +121,12 @@ class Project:
 
     def run_dir(self, config: str, seed: int) -> Path:
         return self.root / "runs" / run_key(config, seed)
+
+    def execution(self):
+        """The execution settings of this profile (smoke: short epochs, small evaluation sets)."""
+        smoke = self.profile == "smoke"
+        s = self.params.smoke
+        return self.params.train.execution(s.eval_every if smoke else None, s.eval_images if smoke else None)
 
     def recipe(self, recipe: Recipe, dataset: str | None = None) -> Recipe:
         """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape

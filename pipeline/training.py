@@ -48,6 +48,7 @@ class Execution:
     channels_last: bool = False  # NHWC memory format for convolutions
     compile: bool = False  # torch.compile the model (falls back to eager if compilation fails)
     epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
+    eval_cap: int | None = None  # smoke profile: evaluate on the first N validation/test images only
 
 
 def resolve_device(name: str) -> torch.device:
@@ -103,7 +104,12 @@ def augment_of(recipe: Recipe) -> Augment:
 
 
 def build_loaders(
-    recipe: Recipe, data_dir: Path, device: torch.device, seed: int, shard: tuple[int, int] = (0, 1)
+    recipe: Recipe,
+    data_dir: Path,
+    device: torch.device,
+    seed: int,
+    shard: tuple[int, int] = (0, 1),
+    eval_cap: int | None = None,
 ) -> Loaders:
     """Train/validation/test loaders exactly as the recipe describes (split, noise, normalisation).
     Under DistributedDataParallel each rank takes its ``shard`` of every global batch."""
@@ -114,6 +120,9 @@ def build_loaders(
         load_split(data_dir, "train"), v.kind, size=v.size, fraction=v.fraction, train_size=v.train_size, seed=seed
     )
     test = load_split(data_dir, "test")
+    if eval_cap is not None:
+        test = test.take(slice(0, eval_cap))
+        val = None if val is None else val.take(slice(0, eval_cap))
     info = {
         "dataset": manifest["dataset"],
         "dataset_title": manifest.get("title", manifest["dataset"]),
@@ -280,7 +289,7 @@ def train(
     lead = rank == 0  # only the first rank writes files, logs and checkpoints
     out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(seed, exe.deterministic)
-    data = build_loaders(recipe, data_dir, device, seed, shard=(rank, world))
+    data = build_loaders(recipe, data_dir, device, seed, shard=(rank, world), eval_cap=exe.eval_cap)
 
     model = create_model(run.model, data.num_classes, **run.model_options).to(device)
     if exe.channels_last:
