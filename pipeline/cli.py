@@ -57,11 +57,14 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn``; turn the errors a user can fix into one-line messages."""
     from .evaluation import CheckpointError
     from .models import UnknownModelError
+    from .training import RunLockedError
 
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, DataError, CheckpointError, UnknownModelError, FloatingPointError) as exc:
+    except (CatalogError, DataError, CheckpointError, UnknownModelError, FloatingPointError, RunLockedError) as exc:
         fail(str(exc))
+    except OSError as exc:  # e.g. a full disk while writing a checkpoint
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}; free space or fix permissions, then rerun (it resumes)")
 
 
 @cache

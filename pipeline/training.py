@@ -243,9 +243,37 @@ def to_format(x: torch.Tensor, exe: Execution | None) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- files
 def _atomic_save(obj, path: Path) -> None:
+    """Write to a temporary file, then rename: a crash or a full disk never leaves a torn file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class RunLockedError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path):
+    """Refuse a second concurrent training of the same run directory (an advisory flock)."""
+    import fcntl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLockedError(
+                f"{out_dir} is being trained by another process; wait for it or stop it first"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _write_history(rows: list[dict], path: Path) -> None:
@@ -283,6 +311,12 @@ def train(
     resume: bool = True,
 ) -> TrainResult:
     """Train ``run`` with ``recipe`` and ``seed``; write checkpoint, model, history and metrics."""
+    rank = int(os.environ.get("RANK", "0"))
+    with run_lock(out_dir) if rank == 0 else contextlib.nullcontext():
+        return _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume)
+
+
+def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> TrainResult:
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
         raise ValueError(f"batch {recipe.batch_size} does not split over {world} processes; use a divisor")
