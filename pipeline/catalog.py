@@ -219,8 +219,14 @@ def merge_recipe(base: dict, override: dict) -> dict:
     return merged
 
 
-def _line_of(node: yaml.Node, loc: tuple) -> int:
-    """Best line (1-based) for a pydantic error location inside a composed YAML node."""
+def _load_yaml(text: str):
+    """Parse with LibYAML when available (the catalog is read by every stage)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _line_of(text: str, loc: tuple) -> int:
+    """Best line (1-based) for a pydantic error location in a YAML text (composed only on errors)."""
+    node = yaml.compose(text)
     for key in loc:
         if isinstance(node, yaml.MappingNode):
             nxt = next((v for k, v in node.value if k.value == key), None)
@@ -234,29 +240,29 @@ def _line_of(node: yaml.Node, loc: tuple) -> int:
     return node.start_mark.line + 1
 
 
-def _validate(model, data: dict, node: yaml.Node, path: Path):
+def _validate(model, data: dict, text: str, path: Path):
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise CatalogError(f"{path}:{_line_of(node, err['loc'])}: {key}: {err['msg']}") from None
+        raise CatalogError(f"{path}:{_line_of(text, err['loc'])}: {key}: {err['msg']}") from None
 
 
 def load_source(path: Path) -> Source:
     text = path.read_text()
     try:
-        node, data = yaml.compose(text), yaml.safe_load(text)
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         raise CatalogError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
-    source = _validate(Source, data, node, path)
+    source = _validate(Source, data, text, path)
     if source.id != path.stem:
         raise CatalogError(
-            f"{path}:{_line_of(node, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}"
+            f"{path}:{_line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}"
         )
     for name, cfg in source.configurations.items():
         try:
@@ -266,7 +272,7 @@ def load_source(path: Path) -> Source:
             key = ".".join(str(p) for p in err["loc"]) or "recipe"
             where = ("configurations", name, "recipe", *err["loc"]) if key in cfg.recipe else ("recipe", *err["loc"])
             raise CatalogError(
-                f"{path}:{_line_of(node, where)}: configurations.{name}.recipe.{key}: {err['msg']}"
+                f"{path}:{_line_of(text, where)}: configurations.{name}.recipe.{key}: {err['msg']}"
             ) from None
     return source
 
@@ -277,17 +283,16 @@ def check_references(source: Source, path: Path) -> None:
     from .models import list_models
 
     models = set(list_models())
-    node = yaml.compose(path.read_text())
     for name, cfg in source.configurations.items():
         if cfg.model not in models:
             import difflib
 
             close = difflib.get_close_matches(cfg.model, models, n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            line = _line_of(node, ("configurations", name, "model"))
+            line = _line_of(path.read_text(), ("configurations", name, "model"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}{hint}")
         if cfg.dataset not in DATASETS and not cfg.requires:  # e.g. ImageNet: listed, never fetched
-            line = _line_of(node, ("configurations", name, "dataset"))
+            line = _line_of(path.read_text(), ("configurations", name, "dataset"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
 
 

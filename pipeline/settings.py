@@ -10,7 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
-from .catalog import CatalogError, Recipe, _line_of
+from .catalog import CatalogError, Recipe, _line_of, _load_yaml
 
 PROFILES = ("full", "smoke")
 
@@ -81,8 +81,7 @@ def load_params(path: Path) -> Params:
         raise CatalogError(f"{path} not found; run from the project root or pass --root")
     text = path.read_text()
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise CatalogError(f"{path}:{mark.line + 1 if mark else 0}: not valid YAML") from None
@@ -91,7 +90,7 @@ def load_params(path: Path) -> Params:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise CatalogError(f"{path}:{_line_of(node, err['loc'])}: {key}: {err['msg']}") from None
+        raise CatalogError(f"{path}:{_line_of(text, err['loc'])}: {key}: {err['msg']}") from None
 
 
 def run_key(config: str, seed: int) -> str:

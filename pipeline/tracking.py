@@ -97,6 +97,15 @@ def stage_run(
     if os.environ.get("REPRO_TRACKING", "on") == "off" or int(os.environ.get("RANK", "0")) != 0:
         yield StageRun()
         return
+    uri = tracking_uri(project_root)
+    remote = uri.startswith(("http://", "https://"))
+    if remote:  # MLflow's default (7 retries, exponential backoff) stalls a stage for minutes on a dead server
+        for var, value in (
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+            ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30"),
+        ):
+            os.environ.setdefault(var, value)
     try:
         import logging
 
@@ -104,10 +113,13 @@ def stage_run(
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage logs to our own lines
         logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format notice, chosen knowingly
-        mlflow.set_tracking_uri(tracking_uri(project_root))
+        mlflow.set_tracking_uri(uri)
         if mlflow.get_experiment_by_name(experiment) is None:
             with contextlib.suppress(Exception):  # a concurrent stage may create it first
-                mlflow.create_experiment(experiment, artifact_location=artifact_location(project_root))
+                # a server stores artifacts itself (--serve-artifacts); locally they go beside mlflow.db
+                mlflow.create_experiment(
+                    experiment, artifact_location=None if remote else artifact_location(project_root)
+                )
         mlflow.set_experiment(experiment)
         all_tags = {
             "git.commit": git_commit(store_root(project_root)),

@@ -57,12 +57,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+    if deterministic and device.type == "cuda":  # CPU kernels used here are deterministic already
+        torch.use_deterministic_algorithms(True, warn_only=True)  # (the call costs ~1.5 s of imports)
         torch.backends.cudnn.benchmark = False
 
 
@@ -322,7 +322,7 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         raise ValueError(f"batch {recipe.batch_size} does not split over {world} processes; use a divisor")
     lead = rank == 0  # only the first rank writes files, logs and checkpoints
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(seed, exe.deterministic)
+    seed_everything(seed, exe.deterministic, device)
     data = build_loaders(recipe, data_dir, device, seed, shard=(rank, world), eval_cap=exe.eval_cap)
 
     model = create_model(run.model, data.num_classes, **run.model_options).to(device)
