@@ -8,6 +8,7 @@ residual-attention models, the soft masks of a few test images for the mask figu
 from __future__ import annotations
 
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -77,6 +78,37 @@ def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
             w.writerow([name, *row.tolist()])
 
 
+def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
+    """Run ``collect_masks`` on ``normalized_batch`` (eval mode) and save the images with the
+    channel-mean mask of every attention module: ``images`` (N,H,W,3 uint8), ``mask_00``… (N,h,w)."""
+    from .models.residual_attention import collect_masks  # the producer side of figures.attention_masks
+
+    images = images_uint8_nhwc
+    images = np.asarray(images.cpu() if hasattr(images, "cpu") else images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != normalized_batch.shape[0]:
+        raise ValueError(
+            f"images must be N×H×W×3 matching the batch of {normalized_batch.shape[0]}, got {images.shape}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        masks = collect_masks(model, normalized_batch)
+    finally:
+        model.train(was_training)
+    if not masks:
+        raise ValueError(f"{type(model).__name__} has no attention masks to save")
+    arrays = {"images": images.astype(np.uint8)}
+    for i, mask in enumerate(masks):
+        arrays[f"mask_{i:02d}"] = mask.float().mean(1).cpu().numpy().astype(np.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
 def evaluate(
     run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device, eval_cap: int | None = None
 ) -> dict:
@@ -92,8 +124,6 @@ def evaluate(
     matrix = confusion(model, data.test, data.num_classes)
     write_analysis(run_dir / ANALYSIS, manifest["classes"], matrix)
     if model_info(run.model).family.startswith("residual-attention"):
-        from .figures import save_masks
-
         x, _ = next(iter(data.test))
         images = data.test.x[:MASK_IMAGES].permute(0, 2, 3, 1).cpu().numpy()
         save_masks(model, images, x[:MASK_IMAGES], run_dir / ANALYSIS / "masks.npz")

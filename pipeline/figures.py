@@ -391,37 +391,6 @@ def zam_strip(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_d
 # --- 5. attention masks --------------------------------------------------------------------------
 
 
-def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
-    """Run ``collect_masks`` on ``normalized_batch`` (eval mode) and save the images with the
-    channel-mean mask of every attention module: ``images`` (N,H,W,3 uint8), ``mask_00``… (N,h,w)."""
-    from .models.residual_attention import collect_masks
-
-    images = images_uint8_nhwc
-    images = np.asarray(images.cpu() if hasattr(images, "cpu") else images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != normalized_batch.shape[0]:
-        raise ValueError(
-            f"images must be N×H×W×3 matching the batch of {normalized_batch.shape[0]}, got {images.shape}"
-        )
-    was_training = model.training
-    model.eval()
-    try:
-        masks = collect_masks(model, normalized_batch)
-    finally:
-        model.train(was_training)
-    if not masks:
-        raise ValueError(f"{type(model).__name__} has no attention masks to save")
-    arrays = {"images": images.astype(np.uint8)}
-    for i, mask in enumerate(masks):
-        arrays[f"mask_{i:02d}"] = mask.float().mean(1).cpu().numpy().astype(np.float32)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
-
-
 def _load_masks(path: Path) -> tuple[np.ndarray, list[np.ndarray]] | None:
     try:
         with np.load(path, allow_pickle=False) as data:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import figures
+from pipeline import evaluation, figures
 from pipeline.catalog import load_source
 
 YAML = textwrap.dedent(
@@ -248,7 +248,7 @@ def test_save_masks_from_a_real_attention56(tmp_path):
     model = create_model("attention56").train()
     images = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
     batch = images.permute(0, 3, 1, 2).float() / 255 - 0.5
-    path = figures.save_masks(model, images, batch, tmp_path / "run" / "masks.npz")
+    path = evaluation.save_masks(model, images, batch, tmp_path / "run" / "masks.npz")
     assert model.training  # mode restored
     with np.load(path) as data:
         assert data["images"].shape == (2, 32, 32, 3) and data["images"].dtype == np.uint8
@@ -265,4 +265,4 @@ def test_save_masks_refuses_mismatched_images(tmp_path):
 
     model = create_model("attention56")
     with pytest.raises(ValueError, match="N×H×W×3"):
-        figures.save_masks(model, np.zeros((3, 32, 32, 3), np.uint8), torch.zeros(2, 3, 32, 32), tmp_path / "m.npz")
+        evaluation.save_masks(model, np.zeros((3, 32, 32, 3), np.uint8), torch.zeros(2, 3, 32, 32), tmp_path / "m.npz")
