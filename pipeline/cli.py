@@ -199,6 +199,18 @@ def fetch(
     err.print(f"prepared {dataset} at {path}: {counts} images, {len(manifest['classes'])} classes")
 
 
+def run_tags(run, seed: int) -> dict:
+    """MLflow tags of a (configuration, seed) run's stages."""
+    return {
+        "config": run.name,
+        "source": run.source,
+        "config_hash": run.config_hash(),
+        "seed": str(seed),
+        "dataset": run.dataset,
+        "model": run.model,
+    }
+
+
 def _seed_and_run(config: str, seed: int):
     run = _guard(get_run, config)
     if seed < 0:
@@ -223,14 +235,7 @@ def train(
     recipe = _guard(project.recipe, run.recipe, run.dataset)
     run_dir = project.run_dir(run.name, seed)
     exe = _guard(project.execution)
-    tags = {
-        "config": run.name,
-        "source": run.source,
-        "config_hash": run.config_hash(),
-        "seed": str(seed),
-        "dataset": run.dataset,
-        "model": run.model,
-    }
+    tags = run_tags(run, seed)
     with stage_run(
         project.root, run.source, f"train@{run.name}-s{seed}", project.profile, tags, system_metrics=True
     ) as tracker:
@@ -296,14 +301,7 @@ def evaluate(
     project = state.project
     run = _seed_and_run(config, seed)
     _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
-    tags = {
-        "config": run.name,
-        "source": run.source,
-        "config_hash": run.config_hash(),
-        "seed": str(seed),
-        "dataset": run.dataset,
-        "model": run.model,
-    }
+    tags = run_tags(run, seed)
     with stage_run(project.root, run.source, f"evaluate@{run.name}-s{seed}", project.profile, tags) as tracker:
         metrics = _guard(
             do_evaluate,

@@ -9,6 +9,7 @@ many small images, where writing tens of thousands of files to disk first would 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -92,11 +93,25 @@ def _safe_members_zip(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInf
     return members
 
 
-def safe_extract(archive: Path, target: Path) -> Path:
-    """Extract ``archive`` (tar, tar.gz, tar.xz or zip) to ``target`` atomically."""
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``target``, on failure it vanishes."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it owner-only
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def safe_extract(archive: Path, target: Path) -> Path:
+    """Extract ``archive`` (tar, tar.gz, tar.xz or zip) to ``target`` atomically."""
+    with atomic_dir(target) as tmp:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(tmp, members=_safe_members_zip(zf, archive))
@@ -106,12 +121,6 @@ def safe_extract(archive: Path, target: Path) -> Path:
                     tf.extractall(tmp, members=_safe_members_tar(tf, archive), filter="data")
             except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
                 raise DataError(f"{archive.name}: cannot read archive ({exc}); fetch it again") from exc
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -9,14 +9,12 @@ under ``extras``) and ``manifest.json``. The folder is written under a temporary
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .archives import DataError
+from .archives import DataError, atomic_dir
 
 MANIFEST = "manifest.json"
 
@@ -47,9 +45,7 @@ class Split:
 
 def write_prepared(out_dir: Path, splits: dict[str, Split], manifest: dict) -> Path:
     """Atomically write ``splits`` and ``manifest`` to ``out_dir`` (replacing an old copy)."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         counts = {}
         for name, split in splits.items():
             np.save(tmp / f"{name}_x.npy", split.x)
@@ -63,14 +59,7 @@ def write_prepared(out_dir: Path, splits: dict[str, Split], manifest: dict) -> P
         shape = next(iter(splits.values())).x.shape[1:]
         extras = sorted({k for split in splits.values() for k in split.extras})
         full = {**manifest, "splits": counts, "image_shape": list(shape), "extras": extras}
-        (tmp / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")
-        tmp.chmod(0o755)  # mkdtemp makes it owner-only
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / MANIFEST).write_text(json.dumps(full, indent=2) + "\n")  # written last: marks completion
     return out_dir
 
 
