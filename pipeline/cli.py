@@ -302,6 +302,8 @@ def evaluate(
     run = _seed_and_run(config, seed)
     _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
     tags = run_tags(run, seed)
+    exe = _guard(project.execution)
+    exe.apply()
     with stage_run(project.root, run.source, f"evaluate@{run.name}-s{seed}", project.profile, tags) as tracker:
         metrics = _guard(
             do_evaluate,
@@ -309,8 +311,8 @@ def evaluate(
             _guard(project.recipe, run.recipe, run.dataset),
             project.run_dir(run.name, seed),
             project.data_root / "prepared" / run.dataset,
-            project.execution().device,
-            project.execution().eval_cap,
+            exe.device,
+            exe.eval_cap,
         )
         tracker.log_metrics(metrics)
     print(json.dumps(metrics))

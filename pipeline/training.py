@@ -49,6 +49,12 @@ class Execution:
     compile: bool = False  # torch.compile the model (falls back to eager if compilation fails)
     epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
     eval_cap: int | None = None  # smoke profile: evaluate on the first N validation/test images only
+    threads: int = 0  # CPU threads for torch; 0 = torch's default
+
+    def apply(self) -> None:
+        """Process-wide settings (thread count)."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -317,6 +323,7 @@ def train(
 
 
 def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> TrainResult:
+    exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
         raise ValueError(f"batch {recipe.batch_size} does not split over {world} processes; use a divisor")
