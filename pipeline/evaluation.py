@@ -54,18 +54,25 @@ def load_weights(run: Run, path: Path, num_classes: int, device: torch.device) -
 
 @torch.no_grad()
 def confusion(model: torch.nn.Module, loader, num_classes: int) -> np.ndarray:
-    """Confusion matrix (rows = true class, columns = predicted), counted on the device."""
+    """Confusion matrix (rows = true class, columns = predicted), counted on the device. A model with
+    more outputs than classes (the blog's 1000-way head on CIFAR-100) gets one extra column for
+    predictions outside the label set."""
     model.eval()
-    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=loader.y.device)
+    cols = num_classes + 1
+    counts = torch.zeros(num_classes * cols, dtype=torch.int64, device=loader.y.device)
+    outside = False
     for x, y in loader:
-        pred = model(x).argmax(1)
-        counts += torch.bincount(y * num_classes + pred, minlength=num_classes * num_classes)
-    return counts.view(num_classes, num_classes).cpu().numpy()
+        logits = model(x)
+        outside |= logits.shape[1] > num_classes
+        pred = logits.argmax(1).clamp(max=num_classes)
+        counts += torch.bincount(y * cols + pred, minlength=num_classes * cols)
+    matrix = counts.view(num_classes, cols).cpu().numpy()
+    return matrix if outside else matrix[:, :num_classes]
 
 
 def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    per_class = matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+    per_class = matrix[:, : len(classes)].diagonal() / np.maximum(matrix.sum(1), 1)
     with open(out / "per_class.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["class", "accuracy", "images"])
@@ -73,7 +80,8 @@ def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
             w.writerow([name, round(100.0 * float(acc), 4), int(n)])
     with open(out / "confusion.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["true\\predicted", *classes])
+        extra = ["(outside the label set)"] if matrix.shape[1] > len(classes) else []
+        w.writerow(["true\\predicted", *classes, *extra])
         for name, row in zip(classes, matrix, strict=True):
             w.writerow([name, *row.tolist()])
 
@@ -141,7 +149,9 @@ def evaluate(
         "top5_error": round(100.0 - scores["top5_acc"], 4),
         "test_loss": round(scores["loss"], 6),
         "test_images": n,
-        "per_class_acc_min": round(100.0 * float((matrix.diagonal() / np.maximum(matrix.sum(1), 1)).min()), 4),
+        "per_class_acc_min": round(
+            100.0 * float((matrix.diagonal()[: data.num_classes] / np.maximum(matrix.sum(1), 1)).min()), 4
+        ),
         "params": trainable_params(model),
         "macs": macs_per_image(model.cpu(), manifest["image_shape"][0]),
         "images_per_second": round(n / seconds, 1),

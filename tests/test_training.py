@@ -123,3 +123,25 @@ def test_best_window_metric(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model, epochs=4, best_window=(3, 4))
     result = train(run, recipe, 0, smoke_data, tmp_path, CPU)
     assert result.metrics["best_window_test_acc"] == max(r["test_acc"] for r in result.history[2:])
+
+
+def test_confusion_matrix_counts_predictions_outside_the_label_set():
+    import numpy as np
+    from torch import nn
+
+    from pipeline.data import Split
+    from pipeline.data.loader import DeviceLoader
+    from pipeline.evaluation import confusion
+
+    class Fixed(nn.Module):  # 5 outputs for 3 classes: predicts class (label + 1) % 5
+        def forward(self, x):
+            label = x[:, 0, 0, 0].round().long()
+            return nn.functional.one_hot((label + 1) % 5, 5).float()
+
+    labels = np.array([0, 1, 2, 2])
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    images[:, 0, 0, 0] = labels
+    loader = DeviceLoader(Split(images, labels), 2, torch.device("cpu"), lambda x: x * 255)
+    matrix = confusion(Fixed(), loader, 3)
+    assert matrix.shape == (3, 4)  # one extra column: predictions outside the label set
+    assert matrix[0, 1] == 1 and matrix[1, 2] == 1 and matrix[2, 3] == 2 and matrix.sum() == 4
