@@ -17,7 +17,7 @@ import torch
 
 from .catalog import Recipe, Run
 from .data import read_manifest
-from .models import create_model, macs_per_image, model_info, trainable_params
+from .models import create_model, macs_per_image, trainable_params
 from .training import METRICS, MODEL, Execution, build_loaders, evaluate_split, write_json
 
 EVAL, ANALYSIS = "eval.json", "analysis"
@@ -117,6 +117,13 @@ def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
     return path
 
 
+def has_masks(model: torch.nn.Module) -> bool:
+    """Whether the model has Residual Attention mask branches (whose masks the figures show)."""
+    from .models.residual_attention import MaskBranch
+
+    return any(isinstance(m, MaskBranch) for m in model.modules())
+
+
 def evaluate(
     run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device, eval_cap: int | None = None
 ) -> dict:
@@ -131,7 +138,7 @@ def evaluate(
     seconds = time.perf_counter() - t0
     matrix = confusion(model, data.test, data.num_classes)
     write_analysis(run_dir / ANALYSIS, manifest["classes"], matrix)
-    if model_info(run.model).family.startswith("residual-attention"):
+    if has_masks(model):
         x, _ = next(iter(data.test))
         images = data.test.x[:MASK_IMAGES].permute(0, 2, 3, 1).cpu().numpy()
         save_masks(model, images, x[:MASK_IMAGES], run_dir / ANALYSIS / "masks.npz")
