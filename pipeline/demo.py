@@ -47,11 +47,13 @@ def dvc_env(root: Path) -> dict:
     return env
 
 
-def run_demo(root: Path, dest: Path, publish: bool = True) -> int:
+def run_demo(root: Path, dest: Path, publish: bool = True, shard: tuple[int, int] = (0, 1)) -> int:
+    """Run the smoke pipeline in ``dest``; with ``shard`` (k, n) only every n-th configuration from
+    the k-th, so n copies can run side by side (the test suite uses two, one per core)."""
     copy_project(root, dest)
     (dest / ".dvc").mkdir(exist_ok=True)
     (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")  # the copy is no git repo
-    sync_params(dest / "params.yaml", "smoke")
+    sync_params(dest / "params.yaml", "smoke", shard=shard)
     env = dvc_env(root)
     code = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=dest, env=env)
     if code == 0 and publish:
