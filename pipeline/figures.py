@@ -31,7 +31,8 @@ from PIL import Image  # noqa: E402
 
 from .catalog import Source, Table  # noqa: E402
 
-HISTORY, TRAIN_METRICS, EVAL_METRICS, MASKS = "history.csv", "train.json", "eval.json", "masks.npz"
+HISTORY, TRAIN_METRICS, EVAL_METRICS = "history.csv", "train.json", "eval.json"
+MASKS = "analysis/masks.npz"  # written by evaluation.save_masks
 DPI = 120
 SIZE = (8, 5)
 MAX_LINES = 8  # curves per panel; a source with more configurations gets one figure per table

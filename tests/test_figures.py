@@ -112,6 +112,7 @@ def runs(tmp_path, source):
 
 
 def fake_masks(path, n=3, size=32):
+    path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     np.savez(
         path,
@@ -157,7 +158,7 @@ def test_many_configurations_split_by_table(runs, source, tmp_path, monkeypatch)
 def test_smoke_titles_say_so(runs, source, tmp_path, monkeypatch, profile):
     titles, save = [], figures._save
     monkeypatch.setattr(figures, "_save", lambda fig, path: titles.append(fig.get_suptitle()) or save(fig, path))
-    fake_masks(runs[0] / "demo-arl56-s0" / "masks.npz")
+    fake_masks(runs[0] / "demo-arl56-s0" / "analysis" / "masks.npz")
     assert len(figures.render_figures({"demo": source}, *runs, tmp_path / "fig", profile)) == len(titles) == 5
     for title in titles:
         assert title.startswith("SMOKE TEST — not a reproduction\n") == (profile == "smoke")
@@ -233,7 +234,7 @@ def test_attention_masks_skips_missing_or_broken_files(tmp_path):
 
 def test_render_figures_picks_up_masks(runs, source, tmp_path):
     runs_dir, seeds = runs
-    fake_masks(runs_dir / "demo-arl56-s1" / "masks.npz")
+    fake_masks(runs_dir / "demo-arl56-s1" / "analysis" / "masks.npz")
     written = figures.render_figures({"demo": source}, runs_dir, seeds, tmp_path / "fig", "smoke")
     assert tmp_path / "fig" / "demo-arl56-s1-masks.png" in written
     assert len(written) == 5
