@@ -16,6 +16,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
+from .names import did_you_mean
+
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "reproduce"
 
 
@@ -285,12 +287,9 @@ def check_references(source: Source, path: Path) -> None:
     models = set(list_models())
     for name, cfg in source.configurations.items():
         if cfg.model not in models:
-            import difflib
-
-            close = difflib.get_close_matches(cfg.model, models, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            hint = did_you_mean(cfg.model, models)
             line = _line_of(path.read_text(), ("configurations", name, "model"))
-            raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}{hint}")
+            raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}.{hint}")
         if cfg.dataset not in DATASETS and not cfg.requires:  # e.g. ImageNet: listed, never fetched
             line = _line_of(path.read_text(), ("configurations", name, "dataset"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
@@ -334,9 +333,6 @@ def all_runs(directory: Path = CATALOG_DIR) -> dict[str, Run]:
 def get_run(name: str, directory: Path = CATALOG_DIR) -> Run:
     runs = all_runs(directory)
     if name not in runs:
-        import difflib
-
-        close = difflib.get_close_matches(name, runs, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, runs)
         raise CatalogError(f"unknown configuration {name!r}.{hint} Run `repro list` for valid names.")
     return runs[name]

@@ -8,6 +8,7 @@ residual-attention models, the soft masks of a few test images for the mask figu
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 from pathlib import Path
@@ -144,8 +145,6 @@ def evaluate(
         save_masks(model, images, x[:MASK_IMAGES], run_dir / ANALYSIS / "masks.npz")
     trained = {}
     if (run_dir / METRICS).is_file():
-        import json
-
         trained = json.loads((run_dir / METRICS).read_text())
     n = len(data.test.y)
     metrics = {

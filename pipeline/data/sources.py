@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from ..names import did_you_mean
 from .archives import DataError, file_digest, safe_extract, source_digest, verify_archive
 from .cifar import CIFAR10_CLASSES, make_cifar10_archive, make_cifar100_archive, parse_cifar10, parse_cifar100
 from .imagefolder import make_image_folder_archive, probe_image_folder, read_image_folder
@@ -164,10 +165,7 @@ def register_imagefolder(name: str, path: Path, title: str | None = None) -> Dat
 
 def dataset_source(name: str) -> DatasetSource:
     if name not in DATASETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, DATASETS, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, DATASETS)
         raise DataError(f"unknown dataset {name!r}.{hint} Known: {', '.join(sorted(DATASETS))}")
     return DATASETS[name]
 

@@ -6,11 +6,12 @@ Registering a name twice is an error, so two modules can never silently shadow e
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import nn
+
+from ..names import did_you_mean
 
 Builder = Callable[..., nn.Module]
 
@@ -61,8 +62,7 @@ def list_models() -> list[str]:
 
 def model_info(name: str) -> ModelInfo:
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise UnknownModelError(f"unknown model {name!r}.{hint} Run `repro models` for the list.")
     return _REGISTRY[name]
 
