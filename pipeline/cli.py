@@ -7,7 +7,9 @@ stderr with a non-zero exit; machine-readable output goes to stdout.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -51,6 +53,12 @@ def main(
     if profile is not None and profile not in PROFILES:
         fail(f"unknown profile {profile!r}; use one of {', '.join(PROFILES)}")
     state.project = Project(project_root(root), profile)
+    if threading.current_thread() is threading.main_thread():  # `kill`, `dvc queue kill`: stop like Ctrl-C
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # runs the same clean-up as Ctrl-C (MLflow run KILLED)
 
 
 def _guard(fn, *args, **kwargs):
@@ -443,11 +451,16 @@ def ui(
 
 
 @app.command()
-def demo(dest: Annotated[Path, typer.Option(help="Where the smoke copy of the project runs.")] = Path(".demo")) -> None:
+def demo(
+    dest: Annotated[Path, typer.Option(help="Where the smoke copy of the project runs.")] = Path(".demo"),
+    preload: Annotated[
+        bool, typer.Option(help="Run stages in a preloaded interpreter (imports once, not per stage).")
+    ] = True,
+) -> None:
     """Run the whole DVC pipeline in the smoke profile in a git-ignored copy; tables → paper_tables/smoke/."""
     from .demo import run_demo
 
     project = state.project
     dest = dest if dest.is_absolute() else project.root / dest
-    code = _guard(run_demo, project.root, dest)
+    code = _guard(run_demo, project.root, dest, preload=preload)
     raise typer.Exit(code)
