@@ -1,11 +1,12 @@
 """Speed benchmarks and a cost plan for the catalog, on synthetic tensors (no data files needed).
 
 ``bench`` times one catalog configuration twice in the same process: the fast path (the given
-:class:`~pipeline.training.Execution`: bf16 autocast, channels_last, torch.compile as configured)
-and a plain eager fp32 loop of the same model. A timed step is a real training step: the recipe's
-optimiser (``make_optimizer``), cross-entropy on float logits, backward, optimiser step. Timing
-starts after ``warmup`` steps (compilation, cuDNN autotuning, allocator growth happen there) and is
-bracketed by device synchronisation (CUDA events on the GPU, ``perf_counter`` on the CPU).
+:class:`~pipeline.training.Execution`: bf16 autocast, channels_last, torch.compile mode, optimiser
+kernels as configured) and a plain eager fp32 loop of the same model (torch's default optimiser
+kernels). A timed step is a real training step: the recipe's optimiser (``make_optimizer``),
+cross-entropy on float logits, backward, optimiser step. Timing starts after ``warmup`` steps
+(compilation, cuDNN autotuning, allocator growth happen there) and is bracketed by device
+synchronisation (CUDA events on the GPU, ``perf_counter`` on the CPU).
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` around one eager fwd+bwd at batch 2
 (meta device, CPU as a fallback), divided by 2: 2 FLOPs per MAC, convolutions and matrix products
@@ -15,7 +16,11 @@ backward uses a corrected formula: torch's own ignores ``groups`` and overcounts
 
 ``plan`` turns short benchmarks into an estimate of the whole catalog's wall time on this device:
 steps in the full recipe × the measured step time, plus one evaluation pass (validation + test
-images at the measured inference speed) per epoch, × runs (seeds). Both return plain JSON-able dicts.
+images at the measured inference speed) per epoch, × runs (seeds).
+
+``concurrency`` runs the same timed training loop in N independent processes at once (N = 1, 2, 4,
+...: several seeds sharing one device) and reports the aggregate training images/s against N = 1.
+All three return plain JSON-able dicts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 
 import torch
@@ -189,8 +195,25 @@ def _rss() -> int | None:
         return None
 
 
-def _measure(run: Run, recipe: Recipe, exe: Execution, batch: int, infer_batch: int, steps: int, warmup: int) -> dict:
-    """Train and inference throughput of one execution mode."""
+def _frames() -> tuple[int, int]:
+    """(frames dynamo compiled, frames it tried) so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return counters["frames"]["ok"], counters["frames"]["total"]
+
+
+def _measure(
+    run: Run,
+    recipe: Recipe,
+    exe: Execution,
+    batch: int,
+    infer_batch: int,
+    steps: int,
+    warmup: int,
+    ready: Callable[[], object] | None = None,
+) -> dict:
+    """Train and inference throughput of one execution mode. ``ready`` is called between the warm-up
+    and the timed steps (``concurrency``: a barrier); the timed window's wall-clock bounds are then recorded."""
     from .models import create_model
 
     device = exe.device
@@ -200,15 +223,18 @@ def _measure(run: Run, recipe: Recipe, exe: Execution, batch: int, infer_batch: 
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     rss0 = _rss()
+    frames0 = _frames() if exe.compile else None
     model = create_model(run.model, classes, **run.model_options).to(device)
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe, exe.optimizer_impl)
     step_model = maybe_compile(model, exe.compile)
     x = to_format(torch.randn(batch, 3, size, size, device=device), exe)
     y = torch.randint(0, classes, (batch,), device=device)
 
     def train_step():
+        if exe.cuda_graphs:  # compile mode reduce-overhead: a new step for the CUDA graph trees
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(exe):
             logits = step_model(x)
             loss = F.cross_entropy(logits.float(), y)
@@ -224,12 +250,16 @@ def _measure(run: Run, recipe: Recipe, exe: Execution, batch: int, infer_batch: 
         loss = train_step()
     _sync(device)
     warmup_s = time.perf_counter() - t0
+    if ready is not None:
+        ready()
+    window_start = time.time()  # wall clock: comparable between processes
     clock = _Clock(device)
     clock.mark()
     for _ in range(steps):
         loss = train_step()
         clock.mark()
     times = clock.intervals()
+    window_end = time.time()
     final_loss = float(loss)
     result = {
         "train_images_per_s": batch * len(times) / sum(times),
@@ -238,16 +268,22 @@ def _measure(run: Run, recipe: Recipe, exe: Execution, batch: int, infer_batch: 
         "warmup_s": warmup_s,
         "loss_finite": math.isfinite(final_loss),
     }
+    if ready is not None:
+        result["window"] = [window_start, window_end]
     if infer_batch:
         xi = to_format(torch.randn(infer_batch, 3, size, size, device=device), exe)
         model.eval()
         with torch.no_grad():
             for _ in range(max(1, warmup)):
+                if exe.cuda_graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast(exe):
                     step_model(xi)
             clock = _Clock(device)
             clock.mark()
             for _ in range(steps):
+                if exe.cuda_graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 with autocast(exe):
                     step_model(xi)
                 clock.mark()
@@ -261,6 +297,9 @@ def _measure(run: Run, recipe: Recipe, exe: Execution, batch: int, infer_batch: 
         rss1 = _rss()
         result["peak_memory_mb"] = None if rss0 is None or rss1 is None else max(0, rss1 - rss0) / 2**20
         result["memory_kind"] = "resident-set growth (psutil)"
+    if frames0 is not None:  # compile errors fall back to eager silently (suppress_errors): count them
+        (ok1, total1), (ok0, total0) = _frames(), frames0
+        result["compiled_frames"], result["eager_fallback_frames"] = ok1 - ok0, (total1 - total0) - (ok1 - ok0)
     return result
 
 
@@ -292,7 +331,7 @@ def bench(
         device = exe_fast.device if exe_fast is not None else torch.device("cpu")
     device = torch.device(device)
     exe_fast = replace(exe_fast or Execution(), device=device)
-    exe_eager = Execution(device=device, deterministic=exe_fast.deterministic)
+    exe_eager = Execution(device=device, deterministic=exe_fast.deterministic, optimizer_impl=None)  # torch defaults
     batch = batch_size or run.recipe.batch_size
     infer_batch = batch if infer_batch is None else infer_batch
     if steps < 1 or warmup < 0 or batch < 1:
@@ -350,6 +389,140 @@ def _rounded(obj, digits: int = 6):
     if isinstance(obj, list | tuple):
         return [_rounded(v, digits) for v in obj]
     return obj
+
+
+# --------------------------------------------------------------------------- concurrency
+def _concurrent_worker(index, run, exe, batch, steps, warmup, setup, barrier, queue) -> None:
+    """One of N processes: the bench training loop; all timed windows start together (the barrier)."""
+    try:
+        if setup is not None:
+            setup()
+        exe.apply()  # CPU threads of this process
+        on_device = torch.cuda.device(exe.device) if exe.device.type == "cuda" else contextlib.nullcontext()
+        with _determinism(exe.deterministic), on_device:
+            r = _measure(run, run.recipe, exe, batch, 0, steps, warmup, ready=lambda: barrier.wait(timeout=3600))
+        queue.put((index, r | {"threads": torch.get_num_threads(), "pid": os.getpid()}))
+    except BaseException as exc:  # report it; a broken barrier releases the others
+        barrier.abort()
+        queue.put((index, f"{type(exc).__name__}: {exc}"))
+
+
+def _run_processes(n, run, exe, batch, steps, warmup, setup) -> list[dict]:
+    """Start ``n`` spawned processes, collect one result each (raises if any fails or dies)."""
+    import multiprocessing as mp
+    import queue as queue_module
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter each: no forked CUDA or thread-pool state
+    barrier, results = ctx.Barrier(n), ctx.Queue()
+    procs = [
+        ctx.Process(target=_concurrent_worker, args=(i, run, exe, batch, steps, warmup, setup, barrier, results))
+        for i in range(n)
+    ]
+    for p in procs:
+        p.start()
+    got: dict[int, dict | str] = {}
+    try:
+        while len(got) < n:
+            try:
+                index, r = results.get(timeout=1.0)
+                got[index] = r
+            except queue_module.Empty:
+                dead = [p for i, p in enumerate(procs) if i not in got and p.exitcode not in (None, 0)]  # crashed
+                if dead:
+                    barrier.abort()
+                    code = dead[0].exitcode
+                    raise RuntimeError(f"a benchmark process exited with code {code} before reporting") from None
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+    errors = [r for r in got.values() if isinstance(r, str)]
+    if errors:
+        raise RuntimeError(f"a benchmark process failed: {errors[0]}")
+    return [got[i] for i in range(n)]
+
+
+def concurrency(
+    config: Run | str,
+    processes: list[int],
+    batch_size: int | None = None,
+    steps: int = 20,
+    warmup: int = 5,
+    exe: Execution | None = None,
+    device: torch.device | str | None = None,
+    setup: Callable[[], object] | None = None,
+) -> dict:
+    """Aggregate training images/s when N independent processes train ``config`` at once on one device.
+
+    For each N in ``processes``, N spawned processes run ``bench``'s timed loop (synthetic data, the
+    recipe's optimiser, the execution options of ``exe``: its device, precision, compile mode and
+    ``threads`` per process); a barrier lines up their timed windows. ``setup`` (a picklable function)
+    runs first in every process, e.g. to register a model. ``ratio_to_one`` needs 1 in ``processes``.
+    """
+    run = get_run(config) if isinstance(config, str) else config
+    if device is None:
+        device = exe.device if exe is not None else torch.device("cpu")
+    device = torch.device(device)
+    exe = replace(exe or Execution(), device=device)
+    batch = batch_size or run.recipe.batch_size
+    counts = list(dict.fromkeys(processes))
+    if not counts or min(counts) < 1 or steps < 1 or warmup < 0 or batch < 1:
+        raise ValueError(
+            f"need processes >= 1, steps >= 1, warmup >= 0, batch >= 1"
+            f" (got processes {processes}, steps {steps}, warmup {warmup}, batch {batch})"
+        )
+    load = [os.getloadavg()[0] if hasattr(os, "getloadavg") else None]
+    rows = []
+    for n in counts:
+        per = _run_processes(n, run, exe, batch, steps, warmup, setup)
+        starts, ends = [r["window"][0] for r in per], [r["window"][1] for r in per]
+        span = max(ends) - min(starts)
+        rates = [r["train_images_per_s"] for r in per]
+        rows.append(
+            {
+                "processes": n,
+                "aggregate_images_per_s": n * batch * steps / span,  # all timed images ÷ the union of the windows
+                "sum_of_process_images_per_s": sum(rates),
+                "per_process_images_per_s": rates,
+                "mean_process_images_per_s": statistics.mean(rates),
+                "step_ms_median": [r["step_ms_median"] for r in per],
+                "window_overlap": max(0.0, min(ends) - max(starts)) / span,  # share of the span all N ran
+                "threads_per_process": per[0]["threads"],
+                "loss_finite": all(r["loss_finite"] for r in per),
+            }
+        )
+    base = next((r["aggregate_images_per_s"] for r in rows if r["processes"] == 1), None)
+    for r in rows:
+        r["ratio_to_one"] = None if base is None else r["aggregate_images_per_s"] / base
+        r["efficiency"] = None if base is None else r["ratio_to_one"] / r["processes"]
+    best = max(rows, key=lambda r: r["aggregate_images_per_s"])
+    load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+    classes, size = shape_of(run)
+    env = environment(device)
+    env.pop("threads")  # the parent's; each process's count is in the rows
+    return _rounded(
+        {
+            "config": run.name,
+            "source": run.source,
+            "model": run.model,
+            "model_options": run.model_options,
+            "dataset": run.dataset,
+            "classes": classes,
+            "image_size": size,
+            "batch_size": batch,
+            "optimizer": run.recipe.optimizer,
+            "steps": steps,
+            "warmup": warmup,
+            "processes": counts,
+            **env,
+            "execution": _execution_dict(exe),
+            "results": rows,
+            "best_processes": best["processes"],
+            "load_average_1min": load,  # before and after: other work on the device skews every figure
+        }
+    )
 
 
 # --------------------------------------------------------------------------- plan
@@ -496,19 +669,42 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--bf16", action="store_true", help="fast path: bf16 autocast")
     ap.add_argument("--channels-last", action="store_true", help="fast path: channels_last")
-    ap.add_argument("--compile", action="store_true", help="fast path: torch.compile")
+    ap.add_argument("--compile", action="store_true", help="fast path: torch.compile (= --compile-mode default)")
+    ap.add_argument(
+        "--compile-mode", choices=["off", "default", "reduce-overhead", "max-autotune"], default="off",
+        help="fast path: torch.compile mode",
+    )  # fmt: skip
+    ap.add_argument(
+        "--optimizer-impl", choices=["auto", "foreach", "fused", "loop"], default="auto",
+        help="fast path: optimiser kernels (auto: fused on CUDA, torch's default on the CPU)",
+    )  # fmt: skip
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    ap.add_argument(
+        "--processes", default=None, help="e.g. 1,2,4: concurrent training processes instead of fast vs eager"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    exe = Execution(device=device, bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
+    mode = "default" if args.compile and args.compile_mode == "off" else args.compile_mode
+    exe = Execution(
+        device=device,
+        bf16=args.bf16,
+        channels_last=args.channels_last,
+        compile=None if mode == "off" else mode,
+        optimizer_impl=args.optimizer_impl,
+        threads=args.threads,
+    )
+    processes = [int(n) for n in args.processes.split(",")] if args.processes else None
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     results = []
     for name in args.configs:
         print(f"bench {name} ...", file=sys.stderr, flush=True)
-        results.append(bench(name, args.batch_size, steps=args.steps, warmup=args.warmup, exe_fast=exe))
+        if processes:
+            results.append(concurrency(name, processes, args.batch_size, steps=args.steps, warmup=args.warmup, exe=exe))
+        else:
+            results.append(bench(name, args.batch_size, steps=args.steps, warmup=args.warmup, exe_fast=exe))
     doc = {
         **environment(device),
         "date": datetime.now(timezone.utc).date().isoformat(),

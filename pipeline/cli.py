@@ -374,18 +374,41 @@ def bench(
     steps: Annotated[int, typer.Option(min=1, help="Timed training steps per path.")] = 20,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first (compilation, autotuning).")] = 5,
     out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
+    processes: Annotated[
+        str | None, typer.Option(help="e.g. 1,2,4: aggregate img/s of N concurrent training processes instead.")
+    ] = None,
 ) -> None:
-    """Time one configuration on synthetic data: the fast path (params.yaml train:) vs eager fp32."""
+    """Time one configuration on synthetic data: the fast path (params.yaml train:) vs eager fp32,
+    or with --processes the throughput of N training processes sharing this device."""
     from .bench import bench as do_bench
+    from .bench import concurrency
     from .training import write_json
 
     project = state.project
     exe = _guard(lambda: project.params).train.execution()
-    result = _guard(do_bench, config, batch_size, steps=steps, warmup=warmup, exe_fast=exe)
+    counts = None
+    if processes is not None:
+        try:
+            counts = [int(n) for n in processes.split(",")]
+        except ValueError:
+            counts = []
+        if not counts or min(counts) < 1:
+            fail(f"--processes must be positive integers separated by commas, e.g. 1,2,4 (got {processes!r})")
+        result = _guard(concurrency, config, counts, batch_size, steps=steps, warmup=warmup, exe=exe)
+    else:
+        result = _guard(do_bench, config, batch_size, steps=steps, warmup=warmup, exe_fast=exe)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json(result, out)
     print(json.dumps(result, indent=2))
+    if counts is not None:
+        rows = ", ".join(
+            f"N={r['processes']} {r['aggregate_images_per_s']:,.1f}"
+            + (f" (×{r['ratio_to_one']:.2f})" if r["ratio_to_one"] is not None else "")
+            for r in result["results"]
+        )
+        err.print(f"{config} on {result['device_name']}: aggregate img/s train {rows}", highlight=False)
+        return
     err.print(
         f"{config} on {result['device_name']}: {result['fast']['train_images_per_s']:,.0f} img/s train (fast),"
         f" {result['eager']['train_images_per_s']:,.0f} (eager fp32), ×{result['speedup_fast_over_eager']:.2f}"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
 
 from .catalog import CatalogError, Recipe, _line_of, _load_yaml
 
@@ -43,8 +43,14 @@ class TrainSettings(Strict):
     deterministic: bool = True  # bitwise-repeatable on CPU; GPU kernels stay nondeterministic
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
-    compile: bool = False  # torch.compile the model (eager fallback)
+    compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = "off"  # torch.compile mode (eager fallback)
+    optimizer_impl: Literal["auto", "foreach", "fused", "loop"] = "auto"  # auto: fused on CUDA, torch's default on CPU
     threads: int = Field(0, ge=0)  # CPU threads for torch; 0 = torch's default (all cores)
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_bool(cls, value):  # old params files: true/false (YAML 1.1 also reads a bare off as false)
+        return ("default" if value else "off") if isinstance(value, bool) else value
 
     def execution(self, epoch_steps_cap: int | None = None, eval_cap: int | None = None, threads: int = 0):
         from .training import Execution, resolve_device
@@ -56,7 +62,8 @@ class TrainSettings(Strict):
             deterministic=self.deterministic,
             bf16=self.precision == "bf16" or (self.precision == "auto" and cuda),
             channels_last=self.channels_last == "on" or (self.channels_last == "auto" and cuda),
-            compile=self.compile,
+            compile=None if self.compile == "off" else self.compile,
+            optimizer_impl=self.optimizer_impl,
             epoch_steps_cap=epoch_steps_cap,
             eval_cap=eval_cap,
             threads=threads or self.threads,

@@ -4,7 +4,7 @@ Reads like airbench: build data, model and optimiser from the recipe, step throu
 evaluate at each epoch end (validation for selection and early stopping where the source had a
 validation split; the test split only for the curves), checkpoint atomically, and write the
 history, final weights and a metrics file. Execution options (device, precision, channels_last,
-compile) change speed, never the recipe.
+compile mode, optimiser implementation) change speed, never the recipe.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import os
 import random
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,8 @@ class Execution:
     deterministic: bool = True  # bitwise-repeatable on CPU; CUDA interpolate backward stays nondeterministic
     bf16: bool = False  # autocast matmuls/convs to bfloat16 (no GradScaler needed)
     channels_last: bool = False  # NHWC memory format for convolutions
-    compile: bool = False  # torch.compile the model (falls back to eager if compilation fails)
+    compile: str | None = None  # torch.compile mode: default | reduce-overhead | max-autotune; None = eager
+    optimizer_impl: str | None = "auto"  # auto | foreach | fused | loop; None = torch's default (eager baseline)
     epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
     eval_cap: int | None = None  # smoke profile: evaluate on the first N validation/test images only
     threads: int = 0  # CPU threads for torch; 0 = torch's default
@@ -55,6 +57,11 @@ class Execution:
         """Process-wide settings (thread count)."""
         if self.threads:
             torch.set_num_threads(self.threads)
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """reduce-overhead on CUDA: each step replays CUDA graphs and must be marked."""
+        return self.compile == "reduce-overhead" and self.device.type == "cuda"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,13 +92,19 @@ def distributed(device: torch.device) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, device
 
 
-def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
-    if not enabled:
+def maybe_compile(model: nn.Module, mode: str | None) -> nn.Module:
+    """``torch.compile(model, mode=mode)``; the model itself for None/"off". Compilation happens at the
+    first call: dynamo's ``suppress_errors`` makes a backend failure there run that frame eagerly."""
+    if mode in (None, "off", False):
         return model
+    mode = "default" if mode is True else mode  # the old boolean switch
+    import torch._dynamo  # lazy: ~1.6 s of imports, only when compiling
+
+    torch._dynamo.config.suppress_errors = True  # a failing compile at the first step falls back to eager
     try:
-        return torch.compile(model)
-    except Exception as exc:  # no compiler toolchain, unsupported platform, ...
-        print(f"warning: torch.compile unavailable ({exc}); running eager", flush=True)
+        return torch.compile(model, mode=mode)
+    except Exception as exc:  # unsupported platform or Python, bad mode, ...
+        print(f"warning: torch.compile unavailable ({exc}); running eager", file=sys.stderr, flush=True)
         return model
 
 
@@ -161,8 +174,11 @@ def build_loaders(
 
 
 # --------------------------------------------------------------------------- optimisation
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD or Adam; weight decay on every parameter, or (Keras Dense L2) on the classifier weight only."""
+def make_optimizer(model: nn.Module, recipe: Recipe, impl: str | None = None) -> torch.optim.Optimizer:
+    """SGD or Adam; weight decay on every parameter, or (Keras Dense L2) on the classifier weight only.
+
+    ``impl`` picks the kernel, never the update rule: "foreach" (multi-tensor), "fused" (one kernel),
+    "loop" (per parameter), "auto" (fused on CUDA, torch's default elsewhere), None (torch's default)."""
     if recipe.weight_decay_scope == "classifier_weight":
         classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         decayed = {id(classifier.weight)}
@@ -173,8 +189,31 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     else:
         groups = [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=recipe.lr)
-    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+        cls, options = torch.optim.Adam, {"lr": recipe.lr}
+    else:
+        cls, options = torch.optim.SGD, {"lr": recipe.lr, "momentum": recipe.momentum, "nesterov": recipe.nesterov}
+    cuda = next(model.parameters()).device.type == "cuda"
+    kernel = {"foreach": {"foreach": True}, "fused": {"fused": True}, "loop": {"foreach": False}}.get(impl, {})
+    if impl == "auto" and cuda:
+        kernel = {"fused": True}
+    try:
+        return cls(groups, **options, **kernel)
+    except (RuntimeError, ValueError, TypeError) as exc:  # fused needs a supported device and floating-point parameters
+        if "fused" not in kernel:
+            raise
+        if impl == "fused":  # asked for explicitly: say so; "auto" falls back silently
+            print(f"warning: fused {cls.__name__} unavailable ({exc}); using foreach", file=sys.stderr, flush=True)
+        return cls(groups, **options, foreach=True)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a checkpointed optimiser state, keeping this run's kernel choice (torch would restore the
+    saved foreach/fused flags, so a changed ``optimizer_impl`` would be ignored on resume)."""
+    groups = [
+        {**saved, **{k: live[k] for k in ("foreach", "fused") if k in live}}
+        for saved, live in zip(state["param_groups"], optimizer.param_groups, strict=True)
+    ]
+    optimizer.load_state_dict({**state, "param_groups": groups})
 
 
 def lr_at(recipe: Recipe, step: int, epoch: int, plateau_factor: float = 1.0) -> float:
@@ -226,6 +265,8 @@ def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5), exe: Exe
     device = loader.y.device
     loss, hits, n = torch.zeros((), device=device), torch.zeros(len(topk), device=device), 0
     for x, y in loader:
+        if exe is not None and exe.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(exe):
             logits = model(to_format(x, exe)).float()
         loss += F.cross_entropy(logits, y, reduction="sum")
@@ -335,12 +376,13 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
     model = create_model(run.model, data.num_classes, **run.model_options).to(device)
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, recipe)
+    optimizer = make_optimizer(model, recipe, exe.optimizer_impl)
     if world > 1:  # gradients are averaged over ranks: the global batch is the recipe's
         step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
         step_model = model
     step_model = maybe_compile(step_model, exe.compile)
+    eval_model = step_model if world == 1 else model  # evaluation never goes through DDP
     epoch_steps = min(len(data.train), exe.epoch_steps_cap or len(data.train))
     total_steps = recipe.iterations or recipe.epochs * epoch_steps
     total_epochs = math.ceil(total_steps / epoch_steps)
@@ -352,7 +394,7 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         if state.get("config_hash") == run.config_hash() and state.get("seed") == seed:
             model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
+            load_optimizer_state(optimizer, state["optimizer"])
             data.train.load_state_dict({"generator": state["generator"]})
             torch.set_rng_state(state["torch_rng"])
             step, epoch, history, elapsed = state["step"], state["epoch"], state["history"], state["elapsed"]
@@ -366,6 +408,8 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         for i, (x, y) in enumerate(data.train):
             if i == epoch_steps or step == total_steps:
                 break
+            if exe.cuda_graphs:  # reduce-overhead: a new step, the previous step's graph outputs may be reused
+                torch.compiler.cudagraph_mark_step_begin()
             lr = lr_at(recipe, step, epoch, monitor.plateau_factor)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -392,9 +436,9 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": round(train_loss, 6)}
         row["train_acc"] = round(100.0 * correct_total / seen, 4)
         if data.val is not None:
-            val = evaluate_split(model, data.val, exe=exe)
+            val = evaluate_split(eval_model, data.val, exe=exe)
             row |= {"val_loss": round(val["loss"], 6), "val_acc": round(val["top1_acc"], 4)}
-        test = evaluate_split(model, data.test, exe=exe)
+        test = evaluate_split(eval_model, data.test, exe=exe)
         row |= {"test_loss": round(test["loss"], 6), "test_acc": round(test["top1_acc"], 4)}
         elapsed += time.perf_counter() - t0
         row["seconds"] = round(elapsed, 3)

@@ -30,7 +30,9 @@ def test_bench_returns_json_with_both_paths_and_ratio():
         assert r["train_tflops"] > 0 and r["loss_finite"]
         assert r["percent_of_peak_bf16"] is None  # CPU: no known peak
     assert result["fast"]["execution"]["channels_last"] is True
-    assert result["eager"]["execution"] == {**result["fast"]["execution"], "channels_last": False}
+    assert result["fast"]["execution"]["optimizer_impl"] == "auto" and result["fast"]["execution"]["compile"] is None
+    eager = {**result["fast"]["execution"], "channels_last": False, "optimizer_impl": None}  # torch's defaults
+    assert result["eager"]["execution"] == eager
     assert result["speedup_fast_over_eager"] > 0
     assert result["device"] == "cpu" and result["torch"] == torch.__version__ and result["device_name"]
     assert (result["batch_size"], result["steps"], result["warmup"]) == (2, 2, 1)
