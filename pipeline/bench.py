@@ -47,6 +47,10 @@ PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
 TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000, "tinyimagenet": 10_000, "cifar10-jpeg": 10_000}
 
 
+class BenchError(RuntimeError):
+    """A benchmark process failed or died."""
+
+
 # --------------------------------------------------------------------------- facts about the machine
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
@@ -431,7 +435,7 @@ def _run_processes(n, run, exe, batch, steps, warmup, setup) -> list[dict]:
                 if dead:
                     barrier.abort()
                     code = dead[0].exitcode
-                    raise RuntimeError(f"a benchmark process exited with code {code} before reporting") from None
+                    raise BenchError(f"a benchmark process exited with code {code} before reporting") from None
     finally:
         for p in procs:
             p.join(timeout=30)
@@ -440,7 +444,7 @@ def _run_processes(n, run, exe, batch, steps, warmup, setup) -> list[dict]:
                 p.join()
     errors = [r for r in got.values() if isinstance(r, str)]
     if errors:
-        raise RuntimeError(f"a benchmark process failed: {errors[0]}")
+        raise BenchError(f"a benchmark process failed: {errors[0]}")
     return [got[i] for i in range(n)]
 
 

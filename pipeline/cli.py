@@ -63,13 +63,23 @@ def _interrupt(signum, _frame) -> None:
 
 def _guard(fn, *args, **kwargs):
     """Run ``fn``; turn the errors a user can fix into one-line messages."""
+    from .bench import BenchError
     from .evaluation import CheckpointError
     from .models import UnknownModelError
     from .training import RunLockedError
 
+    errors = (
+        CatalogError,
+        DataError,
+        CheckpointError,
+        UnknownModelError,
+        FloatingPointError,
+        RunLockedError,
+        BenchError,
+    )
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, DataError, CheckpointError, UnknownModelError, FloatingPointError, RunLockedError) as exc:
+    except errors as exc:
         fail(str(exc))
     except OSError as exc:  # e.g. a full disk while writing a checkpoint
         fail(f"{exc.strerror or exc}: {exc.filename or ''}; free space or fix permissions, then rerun (it resumes)")
