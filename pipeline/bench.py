@@ -358,18 +358,8 @@ def bench(
             r["execution"] = _execution_dict(exe)
             results[mode] = r
     out = {
-        "config": run.name,
-        "source": run.source,
-        "model": run.model,
-        "model_options": run.model_options,
-        "dataset": run.dataset,
-        "classes": classes,
-        "image_size": size,
-        "batch_size": batch,
+        **_facts(run, classes, size, batch, steps, warmup),
         "recipe_batch_size": run.recipe.batch_size,
-        "optimizer": run.recipe.optimizer,
-        "steps": steps,
-        "warmup": warmup,
         "forward_flops_per_image": fwd_flops,
         "train_flops_per_image": train_flops,
         **environment(device),
@@ -382,6 +372,23 @@ def bench(
                 results["fast"]["inference_images_per_s"] / results["eager"]["inference_images_per_s"]
             )
     return _rounded(out)
+
+
+def _facts(run: Run, classes: int, size: int, batch: int, steps: int, warmup: int) -> dict:
+    """What was benchmarked: the configuration, its model and data shape, and the timing setup."""
+    return {
+        "config": run.name,
+        "source": run.source,
+        "model": run.model,
+        "model_options": run.model_options,
+        "dataset": run.dataset,
+        "classes": classes,
+        "image_size": size,
+        "batch_size": batch,
+        "optimizer": run.recipe.optimizer,
+        "steps": steps,
+        "warmup": warmup,
+    }
 
 
 def _rounded(obj, digits: int = 6):
@@ -508,17 +515,7 @@ def concurrency(
     env.pop("threads")  # the parent's; each process's count is in the rows
     return _rounded(
         {
-            "config": run.name,
-            "source": run.source,
-            "model": run.model,
-            "model_options": run.model_options,
-            "dataset": run.dataset,
-            "classes": classes,
-            "image_size": size,
-            "batch_size": batch,
-            "optimizer": run.recipe.optimizer,
-            "steps": steps,
-            "warmup": warmup,
+            **_facts(run, classes, size, batch, steps, warmup),
             "processes": counts,
             **env,
             "execution": _execution_dict(exe),
