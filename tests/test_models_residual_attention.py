@@ -7,6 +7,7 @@ in tests/golden/<model>[-option].pt; regenerate with GOLDEN_ACCEPT=1.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -85,6 +86,7 @@ COUNTS = [
     ("columbia-attention56", {}, 3_426_442, 15_232),
     ("columbia-attention56", {"activation": "spatial"}, 3_426_442 + 896, 15_232),
     ("columbia-attention92", {}, 5_570_698, 26_752),
+    ("columbia-attention92", {"head_bn": True}, 5_570_698 + 1_024, 26_752 + 1_024),
     # Tiny ImageNet, 200 classes (tinyimagenet.md §7, §12.2)
     ("tinyimagenet-residual", {}, 2_061_616, 2_560),
     ("tinyimagenet-inception", {}, 2_362_224, 3_584),
@@ -125,6 +127,35 @@ def test_student_switches():
     mixed = trainable_params(meta_model("columbia-attention92", activation="mixed"))
     spatial = trainable_params(meta_model("columbia-attention92"))
     assert spatial - mixed == 2 * (64 + 2 * 128 + 3 * 256)
+
+
+def test_columbia_a92_diverges_literally_and_trains_with_the_catalogs_head_bn():
+    """Why columbia-a92-c10-spatial-arl sets head_bn: under its recipe's first steps (Nesterov SGD,
+    lr 0.1) the literal build's loss is not finite within 6 steps, the catalog's build stays finite."""
+    from pipeline.catalog import get_run
+    from pipeline.training import make_optimizer
+
+    run = get_run("columbia-a92-c10-spatial-arl")
+    assert run.model_options["head_bn"] is True
+    x, y = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
+
+    def losses(**options) -> list[float]:
+        torch.manual_seed(0)
+        model = create_model(run.model, 10, **options)
+        optimizer = make_optimizer(model, run.recipe)
+        out = []
+        for _ in range(6):
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            out.append(loss.item())
+        return out
+
+    literal = losses(**{**run.model_options, "head_bn": False})
+    assert not all(map(math.isfinite, literal)) or max(literal) > 1e6
+    catalog = losses(**run.model_options)
+    assert all(math.isfinite(v) and v < 10 for v in catalog), catalog
 
 
 def test_imagenet_macs():

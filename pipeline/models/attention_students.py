@@ -155,9 +155,11 @@ class KerasAttentionNet(nn.Module):
         final: tuple[int, int, int],
         num_classes: int,
         dropout: float,
+        head_bn: bool = False,
     ):
         """``stages``: (bottleneck width, out width, stride, blocks, mask depth) per stage;
-        ``block(channels, depth)`` builds one attention block; ``final``: (width, out, units)."""
+        ``block(channels, depth)`` builds one attention block; ``final``: (width, out, units);
+        ``head_bn``: a BN-ReLU before the pool (the paper's pre-activation head; Keras lineage: none)."""
         super().__init__()
         stem = [nn.Conv2d(3, stem_width, 5, padding=2)]
         if stem_bn:
@@ -171,6 +173,8 @@ class KerasAttentionNet(nn.Module):
             in_ch = out
         width, out, n = final
         layers += [KerasResidualUnit(in_ch if i == 0 else out, width, out) for i in range(n)]
+        if head_bn:
+            layers += [keras_bn(out), nn.ReLU(inplace=True)]
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(out, num_classes)
@@ -247,11 +251,13 @@ def columbia_attention(
     spatial_order: str = "norm-sigmoid",
     stem_bn: bool = False,
     dropout: float = 0.0,
+    head_bn: bool = False,
 ) -> nn.Module:
     """Figure 5 literally: 5×5 64-ch biased stem, 2×2 max-pool, C/4 bottlenecks at 64/128/256,
     a stride-1 fourth transition to 512 and 3 more units. Declared choices: Keras-lineage units
     (always-on biased projection), chained trunk t=2, mask depths (2, 1, 1), nearest up-sampling,
-    head of two biased 1×1 convs; "spatial" = channel-axis LayerNorm and sigmoid."""
+    head of two biased 1×1 convs; "spatial" = channel-axis LayerNorm and sigmoid. ``head_bn`` adds a
+    BN-ReLU before the pool (an interpretation: without it SGD at lr 0.1 diverges, see the catalog)."""
     if activation not in COLUMBIA_ACTIVATIONS:
         raise ValueError(f"activation must be one of {COLUMBIA_ACTIVATIONS}, got {activation!r}")
     if spatial_order not in SPATIAL_ORDERS:
@@ -268,7 +274,7 @@ def columbia_attention(
         return KerasAttentionBlock(channels, depth, 2, unit, merge, act)
 
     stages = [(16, 64, 1, blocks[0], 2), (32, 128, 2, blocks[1], 1), (64, 256, 2, blocks[2], 1)]
-    return KerasAttentionNet(64, stem_bn, stages, block, (128, 512, 4), num_classes, dropout)
+    return KerasAttentionNet(64, stem_bn, stages, block, (128, 512, 4), num_classes, dropout, head_bn)
 
 
 register_model(
