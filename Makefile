@@ -26,8 +26,8 @@ demo: $(STAMP)
 	$(BIN)/repro demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff format --check pipeline tests benchmarks
 
 test: lint
 	$(BIN)/python -m pytest -q
