@@ -1,4 +1,4 @@
-# Set-up is automatic: every target creates .venv and installs the project when missing or stale.
+# Set-up is automatic: every target that runs the project creates .venv and installs it when missing or stale.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +11,9 @@ help:
 	@echo "make repro  - dvc repro of the full pipeline (profile: full, real datasets, paper recipes)"
 	@echo "make demo   - the whole pipeline in the smoke profile, offline, in a copy (.demo/); tables in paper_tables/smoke/"
 	@echo "make test   - lint + test suite (what CI runs)"
+	@echo "make lint   - ruff check and format check of pipeline/, tests/, benchmarks/"
 	@echo "make ui     - MLflow UI on this project's tracking store"
+	@echo "make clean-demo - remove the demo copy (.demo/) and its tables (paper_tables/smoke/)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -21,8 +21,9 @@ import torch
 
 from pipeline.catalog import get_run
 from pipeline.data import fetch
+from pipeline.files import write_json
 from pipeline.settings import load_params
-from pipeline.training import train, write_json
+from pipeline.training import train
 
 
 def main() -> None:

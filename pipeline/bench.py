@@ -3,10 +3,12 @@
 ``bench`` times one catalog configuration twice in the same process: the fast path (the given
 :class:`~pipeline.training.Execution`: bf16 autocast, channels_last, torch.compile mode, optimiser
 kernels as configured) and a plain eager fp32 loop of the same model (torch's default optimiser
-kernels). A timed step is a real training step: the recipe's optimiser (``make_optimizer``),
+kernels), each for training and then eval-mode inference. A timed step is the training loop's own
+:func:`~pipeline.training.train_step` with the recipe's optimiser (``make_optimizer``): forward,
 cross-entropy on float logits, backward, optimiser step. Timing starts after ``warmup`` steps
-(compilation, cuDNN autotuning, allocator growth happen there) and is bracketed by device
-synchronisation (CUDA events on the GPU, ``perf_counter`` on the CPU).
+(compilation, cuDNN autotuning, allocator growth happen there); steps are marked with CUDA events
+on the GPU (one synchronisation when the times are read), ``perf_counter`` on the CPU. The
+execution's determinism setting applies while measuring, as in training.
 
 FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` around one eager fwd+bwd at batch 2
 (meta device, CPU as a fallback), divided by 2: 2 FLOPs per MAC, convolutions and matrix products
@@ -19,8 +21,10 @@ steps in the full recipe × the measured step time, plus one evaluation pass (va
 images at the measured inference speed) per epoch, × runs (seeds).
 
 ``concurrency`` runs the same timed training loop in N independent processes at once (N = 1, 2, 4,
-...: several seeds sharing one device) and reports the aggregate training images/s against N = 1.
-All three return plain JSON-able dicts.
+...: several seeds sharing one device; ``Execution.threads`` CPU threads each) and reports the
+aggregate training images/s against N = 1. All three return plain JSON-able dicts; ``repro bench``
+and ``repro plan`` run them with ``params.yaml``'s ``train:`` options, ``python -m pipeline.bench``
+(:func:`main`) with options from flags, for several configurations into one file.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from .catalog import Recipe, Run, all_runs, get_run
-from .training import Execution, autocast, make_optimizer, maybe_compile, to_format
+from .training import Execution, autocast, make_optimizer, maybe_compile, to_format, train_step
 
 # Dense BF16 tensor-core peak (FLOP/s), by a substring of torch.cuda.get_device_name().
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
@@ -77,14 +81,15 @@ def peak_flops(name: str) -> float | None:
 
 
 def environment(device: torch.device) -> dict:
+    name = device_name(device)
     env = {
         "device": str(device),
-        "device_name": device_name(device),
+        "device_name": name,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "peak_bf16_flops": peak_flops(device_name(device)) if device.type == "cuda" else None,
+        "peak_bf16_flops": peak_flops(name) if device.type == "cuda" else None,
     }
     if device.type == "cuda":
         env |= {
@@ -96,7 +101,19 @@ def environment(device: torch.device) -> dict:
     return env
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average (other work on the machine skews every figure); None where unknown."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
 # --------------------------------------------------------------------------- helpers
+def _execution_on(exe: Execution | None, device: torch.device | str | None) -> Execution:
+    """``exe`` (default: plain execution) on ``device`` (default: ``exe``'s device, else the CPU)."""
+    if device is None:
+        device = exe.device if exe is not None else "cpu"
+    return replace(exe or Execution(), device=torch.device(device))
+
+
 def shape_of(run: Run) -> tuple[int, int]:
     """(classes, image size) of the run's dataset; the model's own defaults where it is not registered."""
     from .data import DATASETS
@@ -145,18 +162,21 @@ def train_flops_per_image(run: Run) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def _determinism(enabled: bool):
-    """The training loop's determinism setting for the benchmark's duration, restored afterwards."""
+def _measuring(exe: Execution):
+    """The training loop's determinism setting for the benchmark's duration (restored afterwards), with
+    ``exe``'s CUDA device current (events, streams)."""
     saved = (
         torch.are_deterministic_algorithms_enabled(),
         torch.is_deterministic_algorithms_warn_only_enabled(),
         torch.backends.cudnn.benchmark,
     )
-    if enabled:
+    if exe.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    on_device = torch.cuda.device(exe.device) if exe.device.type == "cuda" else contextlib.nullcontext()
     try:
-        yield
+        with on_device:
+            yield
     finally:
         torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
         torch.backends.cudnn.benchmark = saved[2]
@@ -236,22 +256,11 @@ def _measure(
     x = to_format(torch.randn(batch, 3, size, size, device=device), exe)
     y = torch.randint(0, classes, (batch,), device=device)
 
-    def train_step():
-        if exe.cuda_graphs:  # compile mode reduce-overhead: a new step for the CUDA graph trees
-            torch.compiler.cudagraph_mark_step_begin()
-        with autocast(exe):
-            logits = step_model(x)
-            loss = F.cross_entropy(logits.float(), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
     model.train()
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(warmup):
-        loss = train_step()
+        train_step(step_model, optimizer, x, y, exe)
     _sync(device)
     warmup_s = time.perf_counter() - t0
     if ready is not None:
@@ -260,7 +269,7 @@ def _measure(
     clock = _Clock(device)
     clock.mark()
     for _ in range(steps):
-        loss = train_step()
+        loss, _ = train_step(step_model, optimizer, x, y, exe)
         clock.mark()
     times = clock.intervals()
     window_end = time.time()
@@ -276,20 +285,21 @@ def _measure(
         result["window"] = [window_start, window_end]
     if infer_batch:
         xi = to_format(torch.randn(infer_batch, 3, size, size, device=device), exe)
+
+        def infer_step():
+            if exe.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            with autocast(exe):
+                step_model(xi)
+
         model.eval()
         with torch.no_grad():
             for _ in range(max(1, warmup)):
-                if exe.cuda_graphs:
-                    torch.compiler.cudagraph_mark_step_begin()
-                with autocast(exe):
-                    step_model(xi)
+                infer_step()
             clock = _Clock(device)
             clock.mark()
             for _ in range(steps):
-                if exe.cuda_graphs:
-                    torch.compiler.cudagraph_mark_step_begin()
-                with autocast(exe):
-                    step_model(xi)
+                infer_step()
                 clock.mark()
         times = clock.intervals()
         result["inference_images_per_s"] = infer_batch * len(times) / sum(times)
@@ -331,10 +341,8 @@ def bench(
     ``eager=False`` skips the eager fp32 comparison (``plan`` uses it to halve its cost).
     """
     run = get_run(run) if isinstance(run, str) else run
-    if device is None:
-        device = exe_fast.device if exe_fast is not None else torch.device("cpu")
-    device = torch.device(device)
-    exe_fast = replace(exe_fast or Execution(), device=device)
+    exe_fast = _execution_on(exe_fast, device)
+    device = exe_fast.device
     exe_eager = Execution(device=device, deterministic=exe_fast.deterministic, optimizer_impl=None)  # torch defaults
     batch = batch_size or run.recipe.batch_size
     infer_batch = batch if infer_batch is None else infer_batch
@@ -342,13 +350,12 @@ def bench(
         raise ValueError(f"need steps >= 1, warmup >= 0, batch >= 1 (got {steps}, {warmup}, {batch})")
     classes, size = shape_of(run)
     fwd_flops, train_flops = train_flops_per_image(run)
-    name = device_name(device)
-    peak = peak_flops(name) if device.type == "cuda" else None
+    env = environment(device)
+    peak = env["peak_bf16_flops"]
 
     modes = {"fast": exe_fast, "eager": exe_eager} if eager else {"fast": exe_fast}
     results = {}
-    on_device = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()  # events, streams
-    with _determinism(exe_fast.deterministic), on_device:
+    with _measuring(exe_fast):
         for mode, exe in modes.items():
             r = _measure(run, run.recipe, exe, batch, infer_batch, steps, warmup)
             r["train_tflops"] = train_flops * r["train_images_per_s"] / 1e12
@@ -362,7 +369,7 @@ def bench(
         "recipe_batch_size": run.recipe.batch_size,
         "forward_flops_per_image": fwd_flops,
         "train_flops_per_image": train_flops,
-        **environment(device),
+        **env,
         **results,
     }
     if eager:
@@ -409,8 +416,7 @@ def _concurrent_worker(index, run, exe, batch, steps, warmup, setup, barrier, qu
         if setup is not None:
             setup()
         exe.apply()  # CPU threads of this process
-        on_device = torch.cuda.device(exe.device) if exe.device.type == "cuda" else contextlib.nullcontext()
-        with _determinism(exe.deterministic), on_device:
+        with _measuring(exe):
             r = _measure(run, run.recipe, exe, batch, 0, steps, warmup, ready=lambda: barrier.wait(timeout=3600))
         queue.put((index, r | {"threads": torch.get_num_threads(), "pid": os.getpid()}))
     except BaseException as exc:  # report it; a broken barrier releases the others
@@ -468,15 +474,13 @@ def concurrency(
     """Aggregate training images/s when N independent processes train ``config`` at once on one device.
 
     For each N in ``processes``, N spawned processes run ``bench``'s timed loop (synthetic data, the
-    recipe's optimiser, the execution options of ``exe``: its device, precision, compile mode and
-    ``threads`` per process); a barrier lines up their timed windows. ``setup`` (a picklable function)
+    recipe's optimiser, the execution options of ``exe``: its device, precision, compile mode, optimiser
+    kernels and ``threads`` per process); a barrier lines up their timed windows. ``setup`` (a picklable function)
     runs first in every process, e.g. to register a model. ``ratio_to_one`` needs 1 in ``processes``.
     """
     run = get_run(config) if isinstance(config, str) else config
-    if device is None:
-        device = exe.device if exe is not None else torch.device("cpu")
-    device = torch.device(device)
-    exe = replace(exe or Execution(), device=device)
+    exe = _execution_on(exe, device)
+    device = exe.device
     batch = batch_size or run.recipe.batch_size
     counts = list(dict.fromkeys(processes))
     if not counts or min(counts) < 1 or steps < 1 or warmup < 0 or batch < 1:
@@ -484,7 +488,7 @@ def concurrency(
             f"need processes >= 1, steps >= 1, warmup >= 0, batch >= 1"
             f" (got processes {processes}, steps {steps}, warmup {warmup}, batch {batch})"
         )
-    load = [os.getloadavg()[0] if hasattr(os, "getloadavg") else None]
+    load = [_load_average()]
     rows = []
     for n in counts:
         per = _run_processes(n, run, exe, batch, steps, warmup, setup)
@@ -509,7 +513,7 @@ def concurrency(
         r["ratio_to_one"] = None if base is None else r["aggregate_images_per_s"] / base
         r["efficiency"] = None if base is None else r["ratio_to_one"] / r["processes"]
     best = max(rows, key=lambda r: r["aggregate_images_per_s"])
-    load.append(os.getloadavg()[0] if hasattr(os, "getloadavg") else None)
+    load.append(_load_average())
     classes, size = shape_of(run)
     env = environment(device)
     env.pop("threads")  # the parent's; each process's count is in the rows
@@ -587,10 +591,8 @@ def plan(
     skipped = [n for n in names if catalog[n].requires]
     if limit is not None:
         selected = selected[:limit]
-    if device is None:
-        device = exe.device if exe is not None else torch.device("cpu")
-    device = torch.device(device)
-    exe = replace(exe or Execution(), device=device)
+    exe = _execution_on(exe, device)
+    device = exe.device
 
     measured: dict[str, dict] = {}
     rows = []
@@ -660,6 +662,7 @@ def main(argv: list[str] | None = None) -> None:
     from datetime import datetime, timezone
     from pathlib import Path
 
+    from .files import write_json
     from .training import resolve_device
 
     ap = argparse.ArgumentParser(prog="python -m pipeline.bench", description=main.__doc__)
@@ -670,10 +673,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--bf16", action="store_true", help="fast path: bf16 autocast")
     ap.add_argument("--channels-last", action="store_true", help="fast path: channels_last")
-    ap.add_argument("--compile", action="store_true", help="fast path: torch.compile (= --compile-mode default)")
     ap.add_argument(
         "--compile-mode", choices=["off", "default", "reduce-overhead", "max-autotune"], default="off",
         help="fast path: torch.compile mode",
+    )  # fmt: skip
+    ap.add_argument(
+        "--compile", dest="compile_mode", action="store_const", const="default",
+        help="fast path: torch.compile (= --compile-mode default)",
     )  # fmt: skip
     ap.add_argument(
         "--optimizer-impl", choices=["auto", "foreach", "fused", "loop"], default="auto",
@@ -685,20 +691,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    mode = "default" if args.compile and args.compile_mode == "off" else args.compile_mode
     exe = Execution(
         device=device,
         bf16=args.bf16,
         channels_last=args.channels_last,
-        compile=None if mode == "off" else mode,
+        compile=None if args.compile_mode == "off" else args.compile_mode,
         optimizer_impl=args.optimizer_impl,
         threads=args.threads,
     )
+    exe.apply()  # CPU threads
     processes = [int(n) for n in args.processes.split(",")] if args.processes else None
-    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    load_start = _load_average()
     results = []
     for name in args.configs:
         print(f"bench {name} ...", file=sys.stderr, flush=True)
@@ -711,15 +715,12 @@ def main(argv: list[str] | None = None) -> None:
         "date": datetime.now(timezone.utc).date().isoformat(),
         "command": "python -m pipeline.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "fast_execution": _execution_dict(exe),
-        "load_average_1min": [load_start, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
+        "load_average_1min": [load_start, _load_average()],
         "results": results,
     }
-    text = json.dumps(doc, indent=2) + "\n"
     if args.out:
-        tmp = args.out.with_name(f".{args.out.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, args.out)
-    print(text, end="")
+        write_json(doc, args.out)
+    print(json.dumps(doc, indent=2))
 
 
 if __name__ == "__main__":

@@ -176,6 +176,10 @@ class Source(Strict):
     tables: dict[str, Table] = {}
     claims: list[Claim] = []
 
+    def configurations_in(self, table: str) -> dict[str, Configuration]:
+        """The configurations with a reported figure in ``table``."""
+        return {n: c for n, c in self.configurations.items() if any(r.table == table for r in c.reported)}
+
     @model_validator(mode="after")
     def _cells_exist(self):
         for name, cfg in self.configurations.items():
@@ -226,6 +230,17 @@ def _load_yaml(text: str):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def _read_yaml(path: Path) -> tuple[str, object]:
+    """The text of ``path`` and its parsed YAML; a syntax error is a CatalogError naming the line."""
+    text = path.read_text()
+    try:
+        return text, _load_yaml(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        raise CatalogError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
 def _line_of(text: str, loc: tuple) -> int:
     """Best line (1-based) for a pydantic error location in a YAML text (composed only on errors)."""
     node = yaml.compose(text)
@@ -252,13 +267,7 @@ def _validate(model, data: dict, text: str, path: Path):
 
 
 def load_source(path: Path) -> Source:
-    text = path.read_text()
-    try:
-        data = _load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        raise CatalogError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    text, data = _read_yaml(path)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
     source = _validate(Source, data, text, path)
@@ -271,12 +280,20 @@ def load_source(path: Path) -> Source:
             Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe))
         except ValidationError as exc:
             err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "recipe"
-            where = ("configurations", name, "recipe", *err["loc"]) if key in cfg.recipe else ("recipe", *err["loc"])
-            raise CatalogError(
-                f"{path}:{_line_of(text, where)}: configurations.{name}.recipe.{key}: {err['msg']}"
-            ) from None
+            loc = err["loc"]
+            where = ("configurations", name, "recipe", *loc) if _overrides(cfg.recipe, loc) else ("recipe", *loc)
+            key = ".".join(("configurations", name, "recipe", *map(str, loc)))
+            raise CatalogError(f"{path}:{_line_of(text, where)}: {key}: {err['msg']}") from None
     return source
+
+
+def _overrides(override: dict, loc: tuple) -> bool:
+    """Whether the merged recipe's value at ``loc`` comes from the configuration's ``override``
+    (as ``merge_recipe`` merges: sections by key, one level deep)."""
+    if not loc or loc[0] not in override:
+        return False
+    value = override[loc[0]]
+    return not isinstance(value, dict) or len(loc) < 2 or loc[1] in value
 
 
 def check_references(source: Source, path: Path) -> None:
@@ -295,14 +312,19 @@ def check_references(source: Source, path: Path) -> None:
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
 
 
+def load_catalog(directory: Path = CATALOG_DIR) -> dict[str, Source]:
+    """Every source in ``directory``, validated and with its models and datasets checked (parsed once
+    per process: ``load_catalog()`` and ``load_catalog(CATALOG_DIR)`` share the cache)."""
+    return _load_catalog(Path(directory).resolve())
+
+
 @cache
-def load_catalog(directory: Path = CATALOG_DIR, check: bool = True) -> dict[str, Source]:
+def _load_catalog(directory: Path) -> dict[str, Source]:
     sources: dict[str, Source] = {}
     names: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
         source = load_source(path)
-        if check:
-            check_references(source, path)
+        check_references(source, path)
         for name in source.configurations:
             if name in names:
                 raise CatalogError(f"{path}: configuration {name!r} also defined in {names[name]}")

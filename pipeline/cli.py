@@ -20,7 +20,7 @@ from rich.table import Table
 
 from .catalog import CatalogError, all_runs, get_run, load_catalog
 from .data import DataError
-from .settings import PROFILES, Project, project_root
+from .settings import PROFILES, Params, Project, project_root
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -83,6 +83,21 @@ def _guard(fn, *args, **kwargs):
         fail(str(exc))
     except OSError as exc:  # e.g. a full disk while writing a checkpoint
         fail(f"{exc.strerror or exc}: {exc.filename or ''}; free space or fix permissions, then rerun (it resumes)")
+
+
+def _params() -> Params:
+    """The project's params.yaml, validated (once per process); a malformed file is a one-line error."""
+    return _guard(lambda: state.project.params)
+
+
+def _print_json(result: dict, out_path: Path | None) -> None:
+    """``result`` as JSON on stdout and, with ``--out``, written atomically to ``out_path`` too."""
+    from .files import write_json
+
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(result, out_path)
+    print(json.dumps(result, indent=2))
 
 
 @cache
@@ -191,7 +206,7 @@ def fetch(
     from .tracking import stage_run
 
     project = state.project
-    settings = _guard(lambda: project.params).fetch.get(dataset)
+    settings = _params().fetch.get(dataset)
     if settings is not None and settings.imagefolder:  # a user's own image-folder dataset
         _guard(register_imagefolder, dataset, project.root / settings.imagefolder)
     _guard(dataset_source, dataset)
@@ -229,11 +244,15 @@ def run_tags(run, seed: int) -> dict:
     }
 
 
-def _seed_and_run(config: str, seed: int):
+def _resolve(config: str, seed: int):
+    """The configuration, its recipe and execution settings as this profile runs them, and its MLflow tags."""
+    project = state.project
     run = _guard(get_run, config)
     if seed < 0:
         fail(f"--seed must be >= 0, got {seed}")
-    return run
+    recipe = _guard(project.recipe, run.recipe, run.dataset)  # both read params.yaml: a malformed one is one line
+    exe = _guard(project.execution)
+    return run, recipe, exe, run_tags(run, seed)
 
 
 @app.command()
@@ -248,12 +267,8 @@ def train(
     from .training import train as do_train
 
     project = state.project
-    run = _seed_and_run(config, seed)
-    _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
-    recipe = _guard(project.recipe, run.recipe, run.dataset)
+    run, recipe, exe, tags = _resolve(config, seed)
     run_dir = project.run_dir(run.name, seed)
-    exe = _guard(project.execution)
-    tags = run_tags(run, seed)
     with stage_run(
         project.root, run.source, f"train@{run.name}-s{seed}", project.profile, tags, system_metrics=True
     ) as tracker:
@@ -278,7 +293,7 @@ def train(
             resume=resume,
         )
         tracker.log_params({"execution": str(exe)})
-        tracker.log_metrics({k: v for k, v in result.metrics.items() if k not in ("seed",)})
+        tracker.log_metrics({k: v for k, v in result.metrics.items() if k != "seed"})
         tracker.log_artifact(run_dir / HISTORY)
         tracker.log_dict(result.metrics, "train.json")
         if project.profile != "smoke":  # smoke runs skip the model artifact (hundreds of MB over the catalog)
@@ -317,16 +332,13 @@ def evaluate(
     from .tracking import stage_run
 
     project = state.project
-    run = _seed_and_run(config, seed)
-    _guard(lambda: project.params)  # a malformed params.yaml fails here, in one line
-    tags = run_tags(run, seed)
-    exe = _guard(project.execution)
+    run, recipe, exe, tags = _resolve(config, seed)
     exe.apply()
     with stage_run(project.root, run.source, f"evaluate@{run.name}-s{seed}", project.profile, tags) as tracker:
         metrics = _guard(
             do_evaluate,
             run,
-            _guard(project.recipe, run.recipe, run.dataset),
+            recipe,
             project.run_dir(run.name, seed),
             project.data_root / "prepared" / run.dataset,
             exe.device,
@@ -344,7 +356,7 @@ def render() -> None:
     from .tracking import git_commit, stage_run
 
     project = state.project
-    params = _guard(lambda: project.params)
+    params = _params()
     sources = _guard(load_catalog)
     seeds: dict[str, list[int]] = {}
     for entry in params.runs.values():
@@ -352,9 +364,9 @@ def render() -> None:
     context = {"profile": project.profile, "commit": git_commit(project.root)}
     with stage_run(project.root, "tables", "render", project.profile) as tracker:
         summary_path = project.root / "metrics" / "summary.json"
-        written = render_all(sources, project.root / "runs", project.tables_dir, seeds, context, summary_path)
+        written = render_all(sources, project.runs_dir, project.tables_dir, seeds, context, summary_path)
         tracker.log_artifact(summary_path)
-        figures = render_figures(sources, project.root / "runs", seeds, project.tables_dir / "figures", project.profile)
+        figures = render_figures(sources, project.runs_dir, seeds, project.tables_dir / "figures", project.profile)
         for path in written:
             tracker.log_artifact(path, "paper_tables")
         for path in figures:
@@ -371,7 +383,8 @@ def sync(
     from .stages import sync_params
 
     project = state.project
-    changed = _guard(sync_params, project.root / "params.yaml", project.profile, write=not check)
+    profile = _guard(lambda: project.profile)  # from params.yaml unless --profile: a malformed file is one line
+    changed = _guard(sync_params, project.root / "params.yaml", profile, write=not check)
     if check and changed:
         fail("params.yaml runs/datasets are out of date with reproduce/*.yaml; run `repro sync`", 1)
     err.print("params.yaml " + ("updated" if changed and not check else "is in sync"))
@@ -383,7 +396,7 @@ def bench(
     batch_size: Annotated[int | None, typer.Option(help="Batch size (default: the recipe's).")] = None,
     steps: Annotated[int, typer.Option(min=1, help="Timed training steps per path.")] = 20,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed steps first (compilation, autotuning).")] = 5,
-    out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here (atomically).")] = None,
     processes: Annotated[
         str | None, typer.Option(help="e.g. 1,2,4: aggregate img/s of N concurrent training processes instead.")
     ] = None,
@@ -392,10 +405,8 @@ def bench(
     or with --processes the throughput of N training processes sharing this device."""
     from .bench import bench as do_bench
     from .bench import concurrency
-    from .training import write_json
 
-    project = state.project
-    exe = _guard(lambda: project.params).train.execution()
+    exe = _params().train.execution()
     counts = None
     if processes is not None:
         try:
@@ -407,10 +418,7 @@ def bench(
         result = _guard(concurrency, config, counts, batch_size, steps=steps, warmup=warmup, exe=exe)
     else:
         result = _guard(do_bench, config, batch_size, steps=steps, warmup=warmup, exe_fast=exe)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(result, out)
-    print(json.dumps(result, indent=2))
+    _print_json(result, out_path)
     if counts is not None:
         rows = ", ".join(
             f"N={r['processes']} {r['aggregate_images_per_s']:,.1f}"
@@ -436,14 +444,12 @@ def plan(
         int | None, typer.Option(help="Benchmark batch (default: each recipe's; smaller = extrapolated).")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N selected configurations.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Also write the JSON here (atomically).")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Also write the JSON here (atomically).")] = None,
 ) -> None:
     """Estimate the wall time and GPU-hours of training the catalog on this device, before training it."""
     from .bench import plan as do_plan
-    from .training import write_json
 
-    project = state.project
-    exe = _guard(lambda: project.params).train.execution()
+    exe = _params().train.execution()
     result = _guard(
         do_plan,
         configs or None,
@@ -454,10 +460,7 @@ def plan(
         batch_size=batch_size,
         progress=lambda message: err.print(message, highlight=False),
     )
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_json(result, out)
-    print(json.dumps(result, indent=2))
+    _print_json(result, out_path)
     gpu = f" = {result['gpu_hours']:,.1f} GPU-hours" if result["gpu_hours"] is not None else ""
     err.print(
         f"{len(result['configs'])} configurations, {result['total_runs']} runs on {result['device_name']}:"

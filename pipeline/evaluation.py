@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from pathlib import Path
 
@@ -18,8 +17,9 @@ import torch
 
 from .catalog import Recipe, Run
 from .data import read_manifest
+from .files import atomic_path, write_json
 from .models import create_model, macs_per_image, trainable_params
-from .training import METRICS, MODEL, Execution, build_loaders, evaluate_split, write_json
+from .training import METRICS, MODEL, build_loaders, evaluate_split
 
 EVAL, ANALYSIS = "eval.json", "analysis"
 MASK_IMAGES = 4  # test images whose attention masks are kept for the figures
@@ -71,9 +71,14 @@ def confusion(model: torch.nn.Module, loader, num_classes: int) -> np.ndarray:
     return matrix if outside else matrix[:, :num_classes]
 
 
+def per_class_accuracy(matrix: np.ndarray) -> np.ndarray:
+    """Share of each true class predicted correctly (0 for a class without test images)."""
+    return matrix.diagonal() / np.maximum(matrix.sum(1), 1)
+
+
 def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    per_class = matrix[:, : len(classes)].diagonal() / np.maximum(matrix.sum(1), 1)
+    per_class = per_class_accuracy(matrix)
     with open(out / "per_class.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["class", "accuracy", "images"])
@@ -92,8 +97,7 @@ def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
     channel-mean mask of every attention module: ``images`` (N,H,W,3 uint8), ``mask_00``… (N,h,w)."""
     from .models.residual_attention import collect_masks  # the producer side of figures.attention_masks
 
-    images = images_uint8_nhwc
-    images = np.asarray(images.cpu() if hasattr(images, "cpu") else images)
+    images = np.asarray(images_uint8_nhwc.cpu() if hasattr(images_uint8_nhwc, "cpu") else images_uint8_nhwc)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != normalized_batch.shape[0]:
         raise ValueError(
             f"images must be N×H×W×3 matching the batch of {normalized_batch.shape[0]}, got {images.shape}"
@@ -111,10 +115,8 @@ def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
         arrays[f"mask_{i:02d}"] = mask.float().mean(1).cpu().numpy().astype(np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
     return path
 
 
@@ -131,11 +133,8 @@ def evaluate(
     manifest = read_manifest(data_dir)
     data = build_loaders(recipe, data_dir, device, seed=0, eval_cap=eval_cap)
     model = load_weights(run, run_dir / MODEL, data.num_classes, device)
-    exe = Execution(device=device)
     t0 = time.perf_counter()
-    scores = evaluate_split(model, data.test, exe=exe)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    scores = evaluate_split(model, data.test)  # fp32, NCHW; returns host numbers, so the device is done
     seconds = time.perf_counter() - t0
     matrix = confusion(model, data.test, data.num_classes)
     write_analysis(run_dir / ANALYSIS, manifest["classes"], matrix)
@@ -155,9 +154,7 @@ def evaluate(
         "top5_error": round(100.0 - scores["top5_acc"], 4),
         "test_loss": round(scores["loss"], 6),
         "test_images": n,
-        "per_class_acc_min": round(
-            100.0 * float((matrix.diagonal()[: data.num_classes] / np.maximum(matrix.sum(1), 1)).min()), 4
-        ),
+        "per_class_acc_min": round(100.0 * float(per_class_accuracy(matrix).min()), 4),
         "params": trainable_params(model),
         "macs": macs_per_image(model.cpu(), manifest["image_shape"][0]),
         "images_per_second": round(n / seconds, 1),

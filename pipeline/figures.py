@@ -8,8 +8,6 @@ skipped; a figure with nothing to show is not written. Every function returns th
 from __future__ import annotations
 
 import csv
-import json
-import os
 import re
 import textwrap
 import zipfile
@@ -30,8 +28,11 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .catalog import Source, Table  # noqa: E402
+from .files import atomic_path  # noqa: E402
+from .settings import run_key  # noqa: E402
+from .tables import read_run  # noqa: E402
 
-HISTORY, TRAIN_METRICS, EVAL_METRICS = "history.csv", "train.json", "eval.json"
+HISTORY = "history.csv"  # written by training (training.HISTORY)
 MASKS = "analysis/masks.npz"  # written by evaluation.save_masks
 DPI = 120
 SIZE = (8, 5)
@@ -51,19 +52,6 @@ METRIC_LABELS = {
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _metrics(run_dir: Path) -> dict:
-    """train.json ∪ eval.json (eval wins), as the catalog's ``Reported.metric`` is defined."""
-    return {**_read_json(run_dir / TRAIN_METRICS), **_read_json(run_dir / EVAL_METRICS)}
 
 
 def _number(value) -> float | None:
@@ -90,7 +78,7 @@ def _read_history(path: Path) -> list[dict[str, float]]:
 
 
 def _values(runs_dir: Path, config: str, seeds: dict[str, list[int]], metric: str) -> list[float]:
-    values = (_number(_metrics(runs_dir / f"{config}-s{seed}").get(metric)) for seed in seeds.get(config, []))
+    values = (_number(read_run(runs_dir / run_key(config, seed)).get(metric)) for seed in seeds.get(config, []))
     return [v for v in values if v is not None]
 
 
@@ -107,15 +95,10 @@ def _figure(size=SIZE, **kwargs) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Write the PNG atomically: temp file in the same folder, then os.replace."""
+    """Write the PNG atomically (pipeline/files.py)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -139,7 +122,7 @@ def _curve_frame(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) ->
     records = []
     for name in source.configurations:
         for seed in seeds.get(name, []):
-            for row in _read_history(runs_dir / f"{name}-s{seed}" / HISTORY):
+            for row in _read_history(runs_dir / run_key(name, seed) / HISTORY):
                 for split in SPLIT_STYLE:
                     for quantity, column in (("accuracy", f"{split}_acc"), ("loss", f"{split}_loss")):
                         if column in row and not (quantity == "accuracy" and split == "train"):
@@ -153,7 +136,8 @@ def _curve_groups(source: Source, names: list[str]) -> list[tuple[str, str, list
         return [("", "", names)]
     groups, placed = [], set()
     for key, table in source.tables.items():
-        members = [n for n in names if any(r.table == key for r in source.configurations[n].reported)]
+        reporting = source.configurations_in(key)
+        members = [n for n in names if n in reporting]
         placed.update(members)
         groups.append((key, table.caption, members))
     groups.append(("other", "configurations in no table", [n for n in names if n not in placed]))
@@ -313,11 +297,7 @@ def arl_vs_nal(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_
 def _is_noise_table(source: Source, key: str, table: Table) -> bool:
     if re.search(r"noise", f"{key} {table.caption}", re.IGNORECASE):
         return True
-    return any(
-        cfg.recipe.get("label_noise")
-        for cfg in source.configurations.values()
-        if any(r.table == key for r in cfg.reported)
-    )
+    return any(cfg.recipe.get("label_noise") for cfg in source.configurations_in(key).values())
 
 
 def label_noise(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
@@ -344,7 +324,12 @@ def _strip_figure(source: Source, table: Table, cells: list[dict], profile: str)
     fig = _figure((max(SIZE[0], 1.3 * len(configs) + 3), SIZE[1]))
     ax = fig.subplots()
     colours = sns.color_palette(PALETTE, 4)
-    sns.stripplot(data=frame, x="row", y="value", order=order, color=colours[0], size=7, jitter=0.12, ax=ax)
+    state = np.random.get_state()  # seaborn jitters with NumPy's global generator: seed it so that
+    np.random.seed(0)  # re-rendering the same runs writes the same PNG bytes (paper_tables/ is committed)
+    try:
+        sns.stripplot(data=frame, x="row", y="value", order=order, color=colours[0], size=7, jitter=0.12, ax=ax)
+    finally:
+        np.random.set_state(state)
     for i, n in enumerate(configs):
         if values[n]:
             ax.scatter(i, float(np.mean(values[n])), marker="_", s=900, color="0.15", linewidth=2, zorder=4)
@@ -467,9 +452,8 @@ def render_figures(
         for name in source.configurations:
             for seed in seeds.get(name, []):  # one mask figure per configuration: its first seed with masks
                 title = f"{source.id} — {_short(source, name)} (seed {seed}): soft attention masks"
-                done = attention_masks(
-                    runs_dir / f"{name}-s{seed}" / MASKS, out_dir / f"{name}-s{seed}-masks.png", _title(title, profile)
-                )
+                key = run_key(name, seed)
+                done = attention_masks(runs_dir / key / MASKS, out_dir / f"{key}-masks.png", _title(title, profile))
                 written += done
                 if done:
                     break

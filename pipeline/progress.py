@@ -28,15 +28,15 @@ class EpochReporter:
             self.task = self.progress.add_task(label, total=total, completed=start, status="")
 
     def epoch(self, row: dict) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, advance=1, status=f"test_acc {row['test_acc']:.2f}")
+            return
         line = (
             f"epoch {row['epoch']} step {row['step']} lr {row['lr']:.4g} "
             f"train_loss {row['train_loss']:.4f} train_acc {row['train_acc']:.2f} "
             f"test_acc {row['test_acc']:.2f} time {row['seconds']:.1f}s"
         )
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, status=f"test_acc {row['test_acc']:.2f}")
-        else:
-            print(f"{self.label}: {line}", file=sys.stderr, flush=True)
+        print(f"{self.label}: {line}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.progress is not None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import os
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,8 @@ import numpy as np
 from scipy import stats
 
 from .catalog import Claim, Source, Table
+from .files import write_json, write_text
+from .settings import run_key
 
 TOLERANCE = 0.5  # points (of the reported unit): |delta| within this counts as reproduced
 ALPHA = 0.05  # significance level of the claim tests
@@ -32,11 +32,11 @@ def interval95(values: list[float]) -> tuple[float, float] | None:
     if n < 2:
         return None
     mean = statistics.fmean(values)
-    if n >= 5:
-        half = stats.t.ppf(0.975, n - 1) * statistics.stdev(values) / math.sqrt(n)
-        return mean - half, mean + half
     if len(set(values)) == 1:
         return mean, mean
+    if n >= 5:
+        low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=stats.sem(values))
+        return float(low), float(high)
     res = stats.bootstrap((np.asarray(values),), np.mean, confidence_level=0.95, method="percentile", random_state=0)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
@@ -106,21 +106,28 @@ def fmt(value: float | str, unit: str) -> str:
 
 
 def read_run(run_dir: Path) -> dict:
-    """train.json ∪ eval.json of one run; {} when nothing is there."""
+    """train.json ∪ eval.json of one run (eval.json wins); missing or unreadable files count as {}."""
     merged: dict = {}
     for name in RUN_FILES:
         try:
-            merged.update(json.loads((run_dir / name).read_text()))
+            data = json.loads((run_dir / name).read_text())
         except (OSError, ValueError):
-            pass
+            continue
+        if isinstance(data, dict):
+            merged.update(data)
     return merged
+
+
+def metric_values(runs: dict[str, list[dict]], name: str, metric: str) -> list[float]:
+    """The numeric values of ``metric`` over the finished runs of configuration ``name``."""
+    return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
 
 
 def collect_runs(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) -> dict[str, list[dict]]:
     """Metrics of every finished run per configuration (runs without eval.json are unfinished)."""
     out = {}
     for name in source.configurations:
-        runs = [read_run(runs_dir / f"{name}-s{seed}") for seed in seeds.get(name, [])]
+        runs = [read_run(runs_dir / run_key(name, seed)) for seed in seeds.get(name, [])]
         out[name] = [r for r in runs if "top1_acc" in r]
     return out
 
@@ -129,7 +136,7 @@ def collect(source: Source, runs: dict[str, list[dict]], profile: str) -> dict[t
     cells = {}
     for name, cfg in source.configurations.items():
         for rep in cfg.reported:
-            values = [float(r[rep.metric]) for r in runs.get(name, []) if isinstance(r.get(rep.metric), (int, float))]
+            values = metric_values(runs, name, rep.metric)
             cells[(rep.table, rep.row, rep.column)] = Cell(
                 rep.value, values, rep.meaning, profile, rep.unit, rep.over_runs
             )
@@ -196,10 +203,10 @@ class ClaimResult:
 
 
 def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
-    def values(name: str, metric: str) -> list[float]:
-        return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
-
-    return [ClaimResult(c, values(c.better, c.metric), values(c.worse, c.metric), profile) for c in source.claims]
+    return [
+        ClaimResult(c, metric_values(runs, c.better, c.metric), metric_values(runs, c.worse, c.metric), profile)
+        for c in source.claims
+    ]
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -214,7 +221,7 @@ CSV_FIELDS = [
 ]  # fmt: skip
 
 
-def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
+def _record(key: str, row: str, col: str, cell: Cell) -> dict:
     interval = cell.interval
 
     def r4(v):
@@ -234,21 +241,19 @@ def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
         "delta": r4(cell.delta),
         "verdict": cell.verdict,
         "meaning": cell.meaning,
-        "profile": profile,
+        "profile": cell.profile,
     }
 
 
-def header_lines(source: Source, table: Table, runs: dict[str, list[dict]], context: dict, key: str) -> list[str]:
+def header_lines(source: Source, configs: dict, runs: dict[str, list[dict]], context: dict) -> list[str]:
+    """The provenance lines above a table whose cells come from ``configs``."""
     profile = context["profile"]
-    names = [n for n, c in source.configurations.items() if any(r.table == key for r in c.reported)]
-    done = [r for n in names for r in runs.get(n, [])]
+    done = [r for n in configs for r in runs.get(n, [])]
     devices = sorted({r.get("device_name", "?") for r in done}) or ["none yet"]
-    datasets = sorted(
-        {r.get("dataset_title") or source.configurations[n].dataset for n in names for r in runs.get(n, [])}
-    )
-    datasets = datasets or sorted({source.configurations[n].dataset for n in names})
+    datasets = sorted({r.get("dataset_title") or c.dataset for n, c in configs.items() for r in runs.get(n, [])})
+    datasets = datasets or sorted({c.dataset for c in configs.values()})
     synthetic = any(r.get("synthetic") for r in done)
-    counts = sorted({len(runs.get(n, [])) for n in names})
+    counts = sorted({len(runs.get(n, [])) for n in configs})
     return [
         f"- Source: {source.citation}",
         f"- Profile: **{profile}**"
@@ -283,21 +288,21 @@ def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict
             if cell is not None:
                 line.append(cell.text())
                 verdicts.append(cell.verdict)
-                records.append(_record(key, row, col, cell, profile))
+                records.append(_record(key, row, col, cell))
             elif cited is not None:
                 line.append(f"{cited} (cited, not reproduced here)")
             else:
                 line.append("—")
         line.append(", ".join(sorted(set(verdicts))) or "—")
         rows.append(line)
-    configs = {n: c for n, c in source.configurations.items() if any(r.table == key for r in c.reported)}
+    configs = source.configurations_in(key)
     notes = [f"- **{n}**: {c.notes.strip()}" for n, c in configs.items() if c.notes]
     meanings = sorted({c.meaning for (t, _, _), c in cells.items() if t == key})
     md = "\n".join(
         [
             f"# {title}",
             "",
-            *header_lines(source, table, runs, context, key),
+            *header_lines(source, configs, runs, context),
             *(f"- Metric: {m}" for m in meanings),
             "",
             _markdown_table(header, rows),
@@ -311,12 +316,6 @@ def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict
     writer.writeheader()
     writer.writerows(records)
     return md, buf.getvalue()
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def gpu_hours(all_runs: dict[str, dict[str, list[dict]]]) -> tuple[float, float]:
@@ -403,5 +402,5 @@ def render_all(
     written.append(out_dir / "README.md")
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(summary_path, json.dumps(summary(all_runs), indent=2, sort_keys=True) + "\n")
+        write_json(summary(all_runs), summary_path)
     return written

@@ -91,8 +91,8 @@ def stage_run(
 ):
     """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command.
 
-    Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C / SIGTERM). Under torchrun only
-    rank 0 tracks.
+    Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C; also SIGTERM, which the CLI turns
+    into a KeyboardInterrupt). Under torchrun only rank 0 tracks.
     """
     if os.environ.get("REPRO_TRACKING", "on") == "off" or int(os.environ.get("RANK", "0")) != 0:
         yield StageRun()
@@ -132,7 +132,7 @@ def stage_run(
             run_name=os.environ.get("DVC_STAGE", command), tags=all_tags, log_system_metrics=system_metrics
         )
     except Exception as exc:
-        _warn(f"cannot start a run at {tracking_uri(project_root)} ({exc}); continuing without tracking")
+        _warn(f"cannot start a run at {uri} ({exc}); continuing without tracking")
         yield StageRun()
         return
     run = StageRun(mlflow)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 import os
 import random
@@ -32,6 +31,7 @@ from .catalog import Recipe, Run
 from .data import corrupt_labels, load_split, read_manifest, split_validation
 from .data.augment import Augment
 from .data.loader import DeviceLoader, Normalize, normalizer
+from .files import atomic_path, write_json
 from .models import create_model, trainable_params
 from .progress import EpochReporter
 
@@ -95,9 +95,8 @@ def distributed(device: torch.device) -> tuple[int, int, torch.device]:
 def maybe_compile(model: nn.Module, mode: str | None) -> nn.Module:
     """``torch.compile(model, mode=mode)``; the model itself for None/"off". Compilation happens at the
     first call: dynamo's ``suppress_errors`` makes a backend failure there run that frame eagerly."""
-    if mode in (None, "off", False):
+    if mode in (None, "off"):
         return model
-    mode = "default" if mode is True else mode  # the old boolean switch
     import torch._dynamo  # lazy: ~1.6 s of imports, only when compiling
 
     torch._dynamo.config.suppress_errors = True  # a failing compile at the first step falls back to eager
@@ -257,6 +256,20 @@ class Monitor:
         return es is not None and self.bad_epochs >= es.patience
 
 
+def train_step(step_model: nn.Module, optimizer: torch.optim.Optimizer, x, y, exe: Execution):
+    """One optimiser step: forward (autocast), cross-entropy on float logits, backward, update.
+    Returns the loss and logits, detached and still on the device (no host sync)."""
+    if exe.cuda_graphs:  # reduce-overhead: a new step, the previous step's graph outputs may be reused
+        torch.compiler.cudagraph_mark_step_begin()
+    with autocast(exe):
+        logits = step_model(to_format(x, exe))
+        loss = F.cross_entropy(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 # --------------------------------------------------------------------------- evaluation
 @torch.no_grad()
 def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5), exe: Execution | None = None) -> dict:
@@ -290,14 +303,8 @@ def to_format(x: torch.Tensor, exe: Execution | None) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- files
 def _atomic_save(obj, path: Path) -> None:
-    """Write to a temporary file, then rename: a crash or a full disk never leaves a torn file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class RunLockedError(RuntimeError):
@@ -324,19 +331,11 @@ def run_lock(out_dir: Path):
 
 
 def _write_history(rows: list[dict], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
     fields = list(dict.fromkeys(k for row in rows for k in row)) or ["epoch"]
-    with open(tmp, "w", newline="") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
-
-
-def write_json(obj: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -389,10 +388,10 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
     monitor = Monitor(mode_max=recipe.early_stopping is None or recipe.early_stopping.monitor == "val_acc")
 
     step, epoch, history, elapsed, stopped_early = 0, 0, [], 0.0, False
-    ckpt_path = out_dir / CHECKPOINT
+    ckpt_path, config_hash = out_dir / CHECKPOINT, run.config_hash()
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state.get("config_hash") == run.config_hash() and state.get("seed") == seed:
+        if state.get("config_hash") == config_hash and state.get("seed") == seed:
             model.load_state_dict(state["model"])
             load_optimizer_state(optimizer, state["optimizer"])
             data.train.load_state_dict({"generator": state["generator"]})
@@ -408,19 +407,12 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         for i, (x, y) in enumerate(data.train):
             if i == epoch_steps or step == total_steps:
                 break
-            if exe.cuda_graphs:  # reduce-overhead: a new step, the previous step's graph outputs may be reused
-                torch.compiler.cudagraph_mark_step_begin()
             lr = lr_at(recipe, step, epoch, monitor.plateau_factor)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            with autocast(exe):
-                logits = step_model(to_format(x, exe))
-                loss = F.cross_entropy(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
+            loss, logits = train_step(step_model, optimizer, x, y, exe)
+            loss_sum += loss * len(y)
+            correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             step += 1
         totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
@@ -453,7 +445,7 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         reporter.epoch(row)
         _atomic_save(
             {
-                "config_hash": run.config_hash(),
+                "config_hash": config_hash,
                 "seed": seed,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -472,7 +464,7 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
     reporter.close()
 
     _atomic_save(
-        {"config": run.name, "model": run.model, "config_hash": run.config_hash(), "state_dict": model.state_dict()},
+        {"config": run.name, "model": run.model, "config_hash": config_hash, "state_dict": model.state_dict()},
         out_dir / MODEL,
     )
     _write_history(history, out_dir / HISTORY)

@@ -233,7 +233,7 @@ def test_cbam_spatial_gate_starts_at_one_half():
 
 
 def test_factory_rejects_unknown_kind():
-    with pytest.raises(ValueError, match="Closest match: 'cbam'") as err:
+    with pytest.raises(ValueError, match="Did you mean cbam") as err:
         create_attention("cbma", 64)
     assert all(kind in str(err.value) for kind in ATTENTION_KINDS)
 

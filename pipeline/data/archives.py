@@ -1,10 +1,12 @@
 """Archive integrity, safe extraction and safe in-memory reading.
 
-Integrity uses torchvision's helpers; extraction refuses any member that could escape the target
-(absolute path, ``..``, links, devices) and extracts into a temporary sibling that is renamed into
-place only when complete, so a failed extraction leaves nothing behind. ``iter_files`` reads the
-regular files of a directory, tar or zip into memory under the same member checks (for archives of
-many small images, where writing tens of thousands of files to disk first would dominate the time).
+Integrity: ``hashlib`` digests of files, in-memory members and directory trees (one code path for
+md5 and sha256; the md5 equals torchvision's ``calculate_md5``). Extraction refuses any member that
+could escape the target (absolute path, ``..``, links, devices) and extracts into a temporary
+sibling that is renamed into place only when complete, so a failed extraction leaves nothing behind.
+``iter_files`` reads the regular files of a directory, tar or zip into memory under the same member
+checks (for archives of many small images, where writing tens of thousands of files to disk first
+would dominate the time).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
 
@@ -27,12 +29,12 @@ class DataError(RuntimeError):
     """A dataset problem the user can fix; the message is one line naming problem and fix."""
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    if algorithm == "md5":
-        from torchvision.datasets.utils import calculate_md5  # lazy: torchvision is slow to import
+# what a damaged or non-archive file raises while tarfile reads it
+_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
-        return calculate_md5(str(path))
-    digest = hashlib.new(algorithm)
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
@@ -41,11 +43,22 @@ def file_digest(path: Path, algorithm: str) -> str:
 
 def tree_digest(folder: Path, algorithm: str = "sha256") -> str:
     """Digest of a directory tree: every regular file's relative path and content, in sorted order."""
-    digest = hashlib.new(algorithm)
+    digest = hashlib.new(algorithm, usedforsecurity=False)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(file_digest(path, algorithm).encode() + b"\n")
     return digest.hexdigest()
+
+
+def bytes_md5(blob: bytes) -> str:
+    return hashlib.md5(blob, usedforsecurity=False).hexdigest()
+
+
+def check_md5s(blobs: Mapping[str, bytes], md5s: Mapping[str, str], where: str) -> None:
+    """DataError unless each name in ``md5s`` is in ``blobs`` with that md5; ``where`` prefixes the name."""
+    for rel, expected in md5s.items():
+        if rel not in blobs or bytes_md5(blobs[rel]) != expected:
+            raise DataError(f"{where}{rel}: missing or md5 mismatch (expected {expected}); fetch it again")
 
 
 def source_digest(path: Path, algorithm: str) -> str:
@@ -72,12 +85,16 @@ def _check_member_name(name: str, archive: Path) -> None:
         raise DataError(f"{archive.name}: refusing member {name!r} (path escapes the target folder)")
 
 
+def _check_tar_member(m: tarfile.TarInfo, archive: Path) -> None:
+    _check_member_name(m.name, archive)
+    if not (m.isfile() or m.isdir()):
+        raise DataError(f"{archive.name}: refusing member {m.name!r} (links and devices are not allowed)")
+
+
 def _safe_members_tar(tf: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
     members = tf.getmembers()
     for m in members:
-        _check_member_name(m.name, archive)
-        if not (m.isfile() or m.isdir()):
-            raise DataError(f"{archive.name}: refusing member {m.name!r} (links and devices are not allowed)")
+        _check_tar_member(m, archive)
     return members
 
 
@@ -119,7 +136,7 @@ def safe_extract(archive: Path, target: Path) -> Path:
             try:
                 with tarfile.open(archive) as tf:
                     tf.extractall(tmp, members=_safe_members_tar(tf, archive), filter="data")
-            except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            except _TAR_ERRORS as exc:
                 raise DataError(f"{archive.name}: cannot read archive ({exc}); fetch it again") from exc
     return target
 
@@ -158,24 +175,22 @@ def iter_files(
     try:
         with tarfile.open(source) as tf:
             for m in tf:  # streaming: each member is checked before it is read
-                _check_member_name(m.name, source)
-                if not (m.isfile() or m.isdir()):
-                    raise DataError(f"{source.name}: refusing member {m.name!r} (links and devices are not allowed)")
+                _check_tar_member(m, source)
                 name = PurePosixPath(m.name).as_posix()
                 if m.isdir():
                     if dirs and name != ".":
                         yield name, None
                 elif wanted(name):
                     yield name, tf.extractfile(m).read()
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+    except _TAR_ERRORS as exc:
         raise DataError(f"{source.name}: cannot read archive ({exc}); fetch it again") from exc
 
 
-def write_archive(path: Path, members: dict[str, bytes | None]) -> Path:
+def write_archive(path: Path, members: dict[str, bytes | None], mtime: int = 1577836800) -> Path:
     """Write a deterministic tar / tar.gz / tar.xz / zip (by suffix); ``None`` marks a directory.
 
-    Fixed mtime (2020-01-01), uid/gid 0, members in the given order: the same members give the
-    same bytes, so a fixture's digest is stable.
+    Fixed tar ``mtime`` (default 2020-01-01; zip entries always 2020-01-01), uid/gid 0, members in
+    the given order: the same members give the same bytes, so a fixture's digest is stable.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name.lower()
@@ -191,7 +206,7 @@ def write_archive(path: Path, members: dict[str, bytes | None]) -> Path:
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tf:
         for member, blob in members.items():
             info = tarfile.TarInfo(member)
-            info.mtime, info.uid, info.gid = 1577836800, 0, 0
+            info.mtime, info.uid, info.gid = mtime, 0, 0
             if blob is None:
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 tf.addfile(info)

@@ -1,9 +1,9 @@
 """Batched on-device augmentations, each drawing its randomness from one seeded generator.
 
 Every op takes images N×C×H×W (crop and flip: any dtype; affine: float) and returns the same shape
-and dtype. Random parameters are
-drawn from ``gen`` (a CPU generator, so a CPU and a GPU run see the same draws) and moved to the
-images' device; the pixel work runs on that device in one batched call.
+and dtype (``augment_batch`` turns uint8 into float in [0, 1]). Random parameters are drawn from
+``gen`` (a CPU generator, so a CPU and a GPU run see the same draws) and moved to the images'
+device; the pixel work runs on that device in one batched call.
 
 Recipes (named presets in ``AUGMENTATIONS``):
 - pad-and-crop + flip (Wang et al., the blog arms, BAM paper default): zero-pad 4, random 32×32

@@ -12,15 +12,12 @@ are kept by index (never keyed by file name).
 
 from __future__ import annotations
 
-import gzip
-import io
 import pickle
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
-from .archives import DataError
+from .archives import DataError, bytes_md5, write_archive
 from .pickles import load_pickle
 from .prepared import Split
 
@@ -56,13 +53,16 @@ def _to_nhwc(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
 
 
-def _check_files(folder: Path, files: list[tuple[str, str]]) -> dict[str, str]:
+def _check_files(folder: Path, file_md5s: dict[str, str] | None, official) -> dict[str, str]:
+    """Check each file's md5 (default: torchvision's list for ``official``, its CIFAR10 or CIFAR100 class)."""
     from torchvision.datasets.utils import check_integrity  # lazy: torchvision is slow to import
 
-    for name, md5 in files:
+    if not file_md5s:
+        file_md5s = dict(official.train_list + official.test_list + [[official.meta["filename"], official.meta["md5"]]])
+    for name, md5 in file_md5s.items():
         if not check_integrity(str(folder / name), md5):
             raise DataError(f"{folder / name}: missing or md5 mismatch (expected {md5}); fetch the archive again")
-    return dict(files)
+    return dict(file_md5s)
 
 
 def parse_cifar10(folder: Path, file_md5s: dict[str, str] | None = None) -> tuple[dict[str, Split], dict]:
@@ -72,8 +72,7 @@ def parse_cifar10(folder: Path, file_md5s: dict[str, str] | None = None) -> tupl
     """
     from torchvision.datasets import CIFAR10
 
-    official = CIFAR10.train_list + CIFAR10.test_list + [[CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
-    md5s = _check_files(folder, list(file_md5s.items()) if file_md5s else [tuple(f) for f in official])
+    md5s = _check_files(folder, file_md5s, CIFAR10)
     meta = load_pickle(folder / "batches.meta")
     splits = {}
     for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
@@ -102,8 +101,7 @@ def parse_cifar100(folder: Path, file_md5s: dict[str, str] | None = None) -> tup
     """
     from torchvision.datasets import CIFAR100
 
-    official = CIFAR100.train_list + CIFAR100.test_list + [[CIFAR100.meta["filename"], CIFAR100.meta["md5"]]]
-    md5s = _check_files(folder, list(file_md5s.items()) if file_md5s else [tuple(f) for f in official])
+    md5s = _check_files(folder, file_md5s, CIFAR100)
     meta = load_pickle(folder / "meta")
     fine_names, coarse_names = list(meta["fine_label_names"]), list(meta["coarse_label_names"])
     splits, duplicates, fine_to_coarse = {}, {}, {}
@@ -130,12 +128,6 @@ def parse_cifar100(folder: Path, file_md5s: dict[str, str] | None = None) -> tup
         "files_md5": md5s,
     }
     return splits, manifest
-
-
-def _md5_bytes(blob: bytes) -> str:
-    import hashlib
-
-    return hashlib.md5(blob, usedforsecurity=False).hexdigest()
 
 
 def synthetic_images(n: int, classes: int, rng: np.random.Generator, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -168,9 +160,8 @@ def make_cifar10_archive(path: Path, per_batch: int = 40, test: int = 100, seed:
     meta = {"num_cases_per_batch": per_batch, "label_names": CIFAR10_CLASSES, "num_vis": 3072}
     members["batches.meta"] = pickle.dumps(meta, protocol=2)
     members["readme.html"] = b'<meta HTTP-EQUIV="REFRESH" content="0; url=https://www.cs.toronto.edu/~kriz/cifar.html">'
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_tar_gz(path, "cifar-10-batches-py", members)
-    return {name: _md5_bytes(blob) for name, blob in members.items() if name != "readme.html"}
+    _write_tar_gz(path, "cifar-10-batches-py", members)
+    return {name: bytes_md5(blob) for name, blob in members.items() if name != "readme.html"}
 
 
 def make_cifar100_archive(path: Path, train_per_class: int = 5, test_per_class: int = 2, seed: int = 0) -> dict:
@@ -199,9 +190,8 @@ def make_cifar100_archive(path: Path, train_per_class: int = 5, test_per_class: 
         members[split] = pickle.dumps(batch, protocol=2)
     meta = {"fine_label_names": CIFAR100_CLASSES, "coarse_label_names": CIFAR100_SUPERCLASSES}
     members["meta"] = pickle.dumps(meta, protocol=2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_tar_gz(path, "cifar-100-python", members)
-    return {name: _md5_bytes(blob) for name, blob in members.items() if name != "file.txt~"}
+    _write_tar_gz(path, "cifar-100-python", members)
+    return {name: bytes_md5(blob) for name, blob in members.items() if name != "file.txt~"}
 
 
 def _batch_pickle(label: str, x: np.ndarray, y: np.ndarray, prefix: str) -> bytes:
@@ -215,16 +205,6 @@ def _batch_pickle(label: str, x: np.ndarray, y: np.ndarray, prefix: str) -> byte
     return pickle.dumps(batch, protocol=2)
 
 
-def write_tar_gz(path: Path, folder: str, members: dict[str, bytes]) -> None:
-    """A deterministic .tar.gz with one top folder (mtime 0, uid/gid 0)."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tf:
-        info = tarfile.TarInfo(folder)
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-        tf.addfile(info)
-        for name, blob in members.items():
-            info = tarfile.TarInfo(f"{folder}/{name}")
-            info.size, info.mode = len(blob), 0o644
-            tf.addfile(info, io.BytesIO(blob))
-    with open(path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, filename="") as gz:
-        gz.write(raw.getvalue())
+def _write_tar_gz(path: Path, folder: str, members: dict[str, bytes]) -> None:
+    """The members under one top folder, as a deterministic .tar.gz (mtime 0, as the fixtures always had)."""
+    write_archive(path, {folder: None, **{f"{folder}/{name}": blob for name, blob in members.items()}}, mtime=0)

@@ -11,12 +11,11 @@ a class folder, images of different sizes) is a DataError naming the file and th
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from .archives import DataError, iter_files, write_archive
+from .archives import DataError, bytes_md5, check_md5s, iter_files, write_archive
 from .cifar import synthetic_images
 from .images import decode_images, encode_image
 from .prepared import Split
@@ -93,7 +92,8 @@ def read_image_folder(
     if extra:
         raise DataError(f"{source.name}:{root}test/{extra[0]}: class missing from train/; add its training images")
     if file_md5s:
-        _check_md5s(files, root, file_md5s, source)
+        blobs = {n[len(root) :]: b for split in files.values() for items in split.values() for n, b in items}
+        check_md5s(blobs, file_md5s, f"{source.name}:{root}")
     splits, gray = {}, {}
     for split in SPLITS:
         items, labels = [], []
@@ -113,13 +113,6 @@ def read_image_folder(
         "grayscale_images": gray,
     }
     return splits, manifest
-
-
-def _check_md5s(files, root: str, md5s: dict[str, str], source: Path) -> None:
-    blobs = {n[len(root) :]: b for split in files.values() for items in split.values() for n, b in items}
-    for rel, expected in md5s.items():
-        if rel not in blobs or hashlib.md5(blobs[rel], usedforsecurity=False).hexdigest() != expected:
-            raise DataError(f"{source.name}:{root}{rel}: missing or md5 mismatch (expected {expected}); fetch it again")
 
 
 def probe_image_folder(source: Path) -> tuple[list[str], int]:
@@ -176,6 +169,6 @@ def make_image_folder_archive(
             for i, image in enumerate(x[y == index]):
                 blob = encode_image(image, fmt)
                 members[f"{prefix}{split}/{cls}/{i:04d}.{ext}"] = blob
-                md5s[f"{split}/{cls}/{i:04d}.{ext}"] = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+                md5s[f"{split}/{cls}/{i:04d}.{ext}"] = bytes_md5(blob)
     write_archive(path, members)
     return md5s

@@ -23,20 +23,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .augment import Augment, augment_batch, random_crop, random_hflip
+from .augment import Augment, augment_batch
 from .prepared import Split
-
-__all__ = [
-    "NORMALIZATION_CONSTANTS",
-    "Augment",
-    "DeviceLoader",
-    "Normalize",
-    "channel_stats",
-    "mean_image",
-    "normalizer",
-    "random_crop",
-    "random_hflip",
-]
 
 # Named (mean, std) sets for pixels in [0, 1]; copy verbatim, never "correct" them.
 NORMALIZATION_CONSTANTS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -153,13 +141,11 @@ class DeviceLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.y)
+        rank, world = self.shard
         order = torch.randperm(n, generator=self.gen).to(self.y.device) if self.shuffle else None
         for i in range(len(self)):
-            idx = slice(i * self.batch_size, min(n, (i + 1) * self.batch_size))
+            # global batch i; same permutation on every rank, rank r takes its items r, r+W, ...
+            idx = slice(i * self.batch_size + rank, min(n, (i + 1) * self.batch_size), world)
             sel = order[idx] if order is not None else idx
-            if self.shard[1] > 1:  # same permutation on every rank; rank r takes items r, r+W, ...
-                sel = (sel if order is not None else torch.arange(n, device=self.y.device)[idx])[
-                    self.shard[0] :: self.shard[1]
-                ]
             x = augment_batch(self.x[sel], self.augment, self.gen)  # uint8 in, float in [0, 1] out
             yield self.norm_fn(x), self.y[sel]

@@ -7,7 +7,6 @@ anything else (e.g. ``os.system``) is refused before it can run.
 
 from __future__ import annotations
 
-import io
 import pickle
 
 from .archives import DataError
@@ -36,10 +35,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def load_pickle(path) -> dict:
     """Load a CIFAR pickle (latin1 strings), refusing any code-executing global."""
-    with open(path, "rb") as fh:
-        data = fh.read()
     try:
-        obj = _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
+        with open(path, "rb") as fh:
+            obj = _RestrictedUnpickler(fh, encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         raise DataError(f"{path}: refused to load ({exc}); the file is not an official CIFAR pickle") from exc
     if not isinstance(obj, dict):

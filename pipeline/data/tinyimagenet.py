@@ -14,13 +14,12 @@ same member checks as extraction (120k small files are not written to disk).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
 
-from .archives import DataError, iter_files, write_archive
+from .archives import DataError, bytes_md5, check_md5s, iter_files, write_archive
 from .cifar import synthetic_images
 from .images import decode_images, encode_image
 from .prepared import Split
@@ -55,9 +54,7 @@ def read_tinyimagenet(
             raise DataError(
                 f"{source.name}: {root}{rel} missing; not the official Tiny ImageNet archive, fetch it again"
             )
-    for rel, expected in (file_md5s or {}).items():
-        if rel not in blobs or hashlib.md5(blobs[rel], usedforsecurity=False).hexdigest() != expected:
-            raise DataError(f"{source.name}:{root}{rel}: missing or md5 mismatch (expected {expected}); fetch it again")
+    check_md5s(blobs, file_md5s or {}, f"{source.name}:{root}")
     wnids = blobs["wnids.txt"].decode().split()
     if len(set(wnids)) != len(wnids):
         raise DataError(f"{source.name}: wnids.txt lists a wnid twice; fetch the archive again")
@@ -101,7 +98,7 @@ def read_tinyimagenet(
         "test_split": "official val set (val/images, labels from val_annotations.txt)",
         "unlabeled_test_images_skipped": counts["test_images"],
         "grayscale_images": gray,
-        "files_md5": {rel: hashlib.md5(blobs[rel], usedforsecurity=False).hexdigest() for rel in _TEXT},
+        "files_md5": {rel: bytes_md5(blobs[rel]) for rel in _TEXT},
     }
     return splits, manifest
 
@@ -152,7 +149,7 @@ def make_tinyimagenet_zip(
     for i, image in enumerate(x):
         members[f"{f}/test/images/test_{i}.JPEG"] = encode_image(image)
     write_archive(path, members)
-    return {rel: hashlib.md5(members[f"{f}/{rel}"], usedforsecurity=False).hexdigest() for rel in _TEXT}
+    return {rel: bytes_md5(members[f"{f}/{rel}"]) for rel in _TEXT}
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

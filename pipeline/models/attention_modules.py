@@ -10,13 +10,14 @@ forward stores its detached gates in ``module.maps``; off by default, and never 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ..names import did_you_mean
 
 _POOLS = ("avg", "max", "avgmax")
 
@@ -86,7 +87,7 @@ class BAM(AttentionModule):
         att = torch.sigmoid(mc + ms if self.sum_form else mc * ms)
         if self.keep_maps:
             self._store(channel=mc, spatial=ms, attention=att)
-        return (1 + att) * x
+        return torch.addcmul(x, x, att)  # (1 + att)·x without a full-size 1 + att temporary
 
 
 class CBAM(AttentionModule):
@@ -138,7 +139,8 @@ def _pool(x: Tensor, dims: tuple[int, ...], pool: str) -> Tensor:
 
 
 def _gate(x: Tensor, mask: Tensor, skip: bool) -> Tensor:
-    return x + x * mask if skip else x * mask
+    """x ⊙ mask, or x ⊙ (1 + mask) with ``skip`` (x + x·mask in one kernel)."""
+    return torch.addcmul(x, x, mask) if skip else x * mask
 
 
 def _check_pool(*pools: str) -> None:
@@ -147,34 +149,34 @@ def _check_pool(*pools: str) -> None:
             raise ValueError(f"ZAM pooling must be one of {_POOLS}, got {pool!r}")
 
 
-class ZCA(AttentionModule):
+class _ZeroParameterGate(AttentionModule):
+    """x ⊙ σ(pool over ``dims``); ``skip`` adds x. The map is stored under ``map_name``."""
+
+    dims: tuple[int, ...]
+    map_name: str
+
+    def __init__(self, pool: str = "avgmax", skip: bool = False) -> None:
+        super().__init__()
+        _check_pool(pool)
+        self.pool, self.skip = pool, skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        mask = torch.sigmoid(_pool(x, self.dims, self.pool))
+        if self.keep_maps:
+            self._store(**{self.map_name: mask})
+        return _gate(x, mask, self.skip)
+
+
+class ZCA(_ZeroParameterGate):
     """Zero-parameter channel attention: x ⊙ σ(GAP(x) + GMP(x)) (§3); ``skip`` adds x."""
 
-    def __init__(self, pool: str = "avgmax", skip: bool = False) -> None:
-        super().__init__()
-        _check_pool(pool)
-        self.pool, self.skip = pool, skip
-
-    def forward(self, x: Tensor) -> Tensor:
-        mc = torch.sigmoid(_pool(x, (2, 3), self.pool))
-        if self.keep_maps:
-            self._store(channel=mc)
-        return _gate(x, mc, self.skip)
+    dims, map_name = (2, 3), "channel"
 
 
-class ZSA(AttentionModule):
+class ZSA(_ZeroParameterGate):
     """Zero-parameter spatial attention: x ⊙ σ(mean_c(x) + max_c(x)) (§3); ``skip`` adds x."""
 
-    def __init__(self, pool: str = "avgmax", skip: bool = False) -> None:
-        super().__init__()
-        _check_pool(pool)
-        self.pool, self.skip = pool, skip
-
-    def forward(self, x: Tensor) -> Tensor:
-        ms = torch.sigmoid(_pool(x, (1,), self.pool))
-        if self.keep_maps:
-            self._store(spatial=ms)
-        return _gate(x, ms, self.skip)
+    dims, map_name = (1,), "spatial"
 
 
 class ZAM(AttentionModule):
@@ -265,8 +267,6 @@ ATTENTION_KINDS: dict[str, Callable[..., nn.Module]] = {
 def create_attention(kind: str, channels: int, **kw) -> nn.Module:
     """Build attention ``kind`` for a ``channels``-channel map; ``kw`` overrides its options."""
     if kind not in ATTENTION_KINDS:
-        close = difflib.get_close_matches(kind, ATTENTION_KINDS, n=1)
-        hint = f" Closest match: {close[0]!r}." if close else ""
-        valid = ", ".join(ATTENTION_KINDS)
-        raise ValueError(f"unknown attention {kind!r}.{hint} Valid kinds: {valid}")
+        hint = did_you_mean(kind, ATTENTION_KINDS)
+        raise ValueError(f"unknown attention {kind!r}.{hint} Valid kinds: {', '.join(ATTENTION_KINDS)}")
     return ATTENTION_KINDS[kind](channels, **kw)

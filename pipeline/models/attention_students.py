@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .registry import register_model
-from .residual_attention import MERGES, MaskBranch
+from .residual_attention import AttentionBlock, MaskBranch
 
 KERAS_BN_EPS = 1e-3  # Keras BatchNormalization / LayerNormalization default epsilon
 
@@ -113,9 +113,8 @@ class ChannelLayerNormSigmoid(nn.Module):
         return torch.sigmoid(x) if self.norm_first else x
 
 
-class KerasAttentionBlock(nn.Module):
-    """One pre-unit, ``trunk`` chained trunk units, the mask from the pre-unit output, ARL/NAL
-    merge, one post-unit."""
+class KerasAttentionBlock(AttentionBlock):
+    """One pre-unit, ``trunk`` chained trunk units, the Keras mask, ARL/NAL merge, one post-unit."""
 
     def __init__(
         self,
@@ -126,25 +125,16 @@ class KerasAttentionBlock(nn.Module):
         merge: str,
         activation: nn.Module,
     ):
-        super().__init__()
-        if merge not in MERGES:
-            raise ValueError(f"merge must be one of {MERGES}, got {merge!r}")
-        self.residual = merge == "arl"
+        super().__init__(merge)
         self.pre = unit()
         self.trunk = nn.Sequential(*(unit() for _ in range(trunk)))
         self.mask = KerasSoftMask(channels, depth, unit, activation)
         self.post = unit()
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pre(x)
-        trunk = self.trunk(x)
-        m = self.mask(x)
-        return self.post(trunk * m + trunk if self.residual else trunk * m)
-
 
 class KerasAttentionNet(nn.Module):
     """Stem conv (+BN-ReLU) → 2×2 max-pool → per stage a transition unit and attention blocks →
-    final units → global average (Keras AvgPool 4 on the 4×4 map) → dropout → FC."""
+    final units (+BN-ReLU) → global average (Keras AvgPool 4 on the 4×4 map) → dropout → FC."""
 
     def __init__(
         self,
@@ -295,7 +285,9 @@ register_model(
     notes="Columbia E4040 2021 RANC A-92 (spec §7.2), 1-2-3 split, spatial (its only A-92 run). "
     "5,570,698 trainable + 26,752 BN stats = 5,597,450 vs the published 9,396,778 (31,040 stats): "
     "its A-92 minus A-56 exceeds what three more A-56-kind modules can add, so it used other "
-    "modules or code and cannot be rebuilt from the table.",
+    "modules or code and cannot be rebuilt from the table. head_bn=True (BN-ReLU before the pool, "
+    "+1,024 trainable, +1,024 stats; an interpretation) is what the catalog trains: the literal "
+    "build diverges under the report's SGD lr 0.1.",
     blocks=(1, 2, 3),
     activation="spatial",
 )(columbia_attention)

@@ -27,7 +27,8 @@ def bn_running_stats(model: nn.Module) -> int:
 
 @torch.no_grad()
 def macs_per_image(model: nn.Module, input_size: int, channels: int = 3) -> int:
-    """Forward multiply-accumulates for one image at ``input_size``² (eval mode, CPU)."""
+    """Forward multiply-accumulates for one image at ``input_size``² (eval mode; the input is made
+    on the default device: the CPU, or meta inside ``torch.device("meta")``)."""
     was_training = model.training
     model.eval()
     x = torch.zeros(1, channels, input_size, input_size)
@@ -44,7 +45,4 @@ def model_cost(name: str, num_classes: int, input_size: int, **options) -> tuple
 
     with torch.device("meta"):
         model = create_model(name, num_classes, **options)
-        model.eval()
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.zeros(1, 3, input_size, input_size))
-    return trainable_params(model), counter.get_total_flops() // 2
+        return trainable_params(model), macs_per_image(model, input_size)

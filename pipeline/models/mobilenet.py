@@ -55,10 +55,6 @@ class MobileNet(nn.Module):
         return self.fc(self.features(x).mean((2, 3)))
 
 
-def _mobilenet(num_classes: int = 100, **kw) -> MobileNet:
-    return MobileNet(num_classes, **kw)
-
-
 for _name, _attention, _notes in (
     ("mobilenet", "none", "ZAM README MobileNet baseline (§5.3, §8.1)"),
     ("mobilenet-cbam-zamrepo", "cbam-zamrepo", "+ ZAM-repo CBAM in all 13 blocks (§2.2)"),
@@ -71,4 +67,4 @@ for _name, _attention, _notes in (
         notes=_notes,
         default_classes=100,
         attention=_attention,
-    )(_mobilenet)
+    )(MobileNet)

@@ -123,11 +123,33 @@ class LocalMask(MaskBranch):
         return self.activation(self.head(self.body(x)))
 
 
-class AttentionModule(nn.Module):
-    """p pre-units → trunk (t units) and mask (from the pre-unit output) → merge → p post-units.
+class AttentionBlock(nn.Module):
+    """pre → trunk T and mask M (both read the pre output) → merge → post; subclasses build the parts.
 
     ARL: H = (1 + M)·T (Eq. 3, prototxt PROD then SUM); NAL: H = M·T (Eq. 1). §1.2, §1.6.
     """
+
+    pre: nn.Module
+    trunk: nn.Module
+    mask: nn.Module
+    post: nn.Module
+
+    def __init__(self, merge: str):
+        super().__init__()
+        _check(merge, MERGES, "merge")
+        self.residual = merge == "arl"
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pre(x)
+        trunk = self.trunk(x)
+        m = self.mask(x)
+        # ARL as T + T·M in one kernel: no full-size T·M temporary
+        return self.post(torch.addcmul(trunk, trunk, m) if self.residual else trunk * m)
+
+
+class AttentionModule(AttentionBlock):
+    """The paper's module: p pre-units, a trunk of t units, an encoder-decoder (or local) mask,
+    p post-units, all pre-activation bottlenecks."""
 
     def __init__(
         self,
@@ -141,11 +163,9 @@ class AttentionModule(nn.Module):
         mask: str = "encoder-decoder",
         local_units: int = LOCAL_MASK_UNITS,
     ):
-        super().__init__()
-        _check(merge, MERGES, "merge")
+        super().__init__(merge)
         _check(activation, ACTIVATIONS, "activation")
         _check(mask, MASKS, "mask")
-        self.residual = merge == "arl"
         self.pre = units(channels, p)
         self.trunk = units(channels, t)
         if mask == "local":
@@ -153,12 +173,6 @@ class AttentionModule(nn.Module):
         else:
             self.mask = EncoderDecoderMask(channels, pools, r, activation)
         self.post = units(channels, p)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pre(x)
-        trunk = self.trunk(x)
-        m = self.mask(x)
-        return self.post(trunk * m + trunk if self.residual else trunk * m)
 
 
 class ResidualAttentionNet(nn.Module):

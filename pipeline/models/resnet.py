@@ -78,7 +78,9 @@ class Bottleneck(nn.Module):
 class KuangliuPreActBottleneck(nn.Module):
     """a = ReLU(BN(x)); 1×1, BN-ReLU-3×3(stride), BN-ReLU-1×1 → attention → + shortcut (§4.1).
 
-    The projection (conv only, no BN) reads a; the identity reads x; nothing after the add.
+    The projection (conv only, no BN) reads a; the identity reads x; nothing after the add. The
+    same unit as ``preact.PreActBottleneck`` plus the attention, kept apart so its state-dict keys
+    (``shortcut.0``) stay kuangliu's.
     """
 
     expansion = 4
@@ -173,9 +175,8 @@ class CifarResNet(nn.Module):
         self.stem = nn.Sequential(*stem)
         stages, after_stage, in_ch = [], [], 64
         for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
-            blocks = []
+            blocks, out_ch = [], planes * block.expansion
             for j in range(depth):
-                out_ch = planes * block.expansion
                 stride = 2 if i > 0 and j == 0 else 1
                 attention_module = create_attention(per_block, out_ch, **kw)
                 blocks.append(block(in_ch, planes, stride, attention_module))

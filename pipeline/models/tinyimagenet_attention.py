@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .attention_students import glorot_init, keras_bn
 from .registry import register_model
-from .residual_attention import MaskBranch
+from .residual_attention import AttentionBlock, MaskBranch
 
 
 def tf_legacy_resize(x: Tensor, size: Sequence[int]) -> Tensor:
@@ -72,20 +72,15 @@ class TinyMask(MaskBranch):
         return torch.sigmoid(self.head(tf_legacy_resize(y, x.shape[-2:])))
 
 
-class TinyAttentionModule(nn.Module):
+class TinyAttentionModule(AttentionBlock):
     """p = 1, t = 1, ARL only: post(T·(1 + M)) with the mask read from the pre-unit (§5.3)."""
 
     def __init__(self, channels: int):
-        super().__init__()
+        super().__init__("arl")
         self.pre = PreActBasic(channels)
         self.trunk = PreActBasic(channels)
         self.mask = TinyMask(channels)
         self.post = PreActBasic(channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.pre(x)
-        trunk = self.trunk(x)
-        return self.post(trunk * self.mask(x) + trunk)
 
 
 class Reduction(nn.Module):
