@@ -49,3 +49,22 @@ def smoke_data(tmp_path_factory):
 
     out, _ = fetch("cifar10", tmp_path_factory.mktemp("data"), profile="smoke")
     return out
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real Slurm cluster for the session (tests/_slurm.py); skipped where Slurm is not installed.
+
+    Sets ``SLURM_CONF`` for this process (submitit and the launcher call sbatch/squeue) and its children."""
+    from tests._slurm import Unavailable, slurm_cluster
+
+    try:
+        with slurm_cluster() as cluster:
+            mp = pytest.MonkeyPatch()
+            mp.setenv("SLURM_CONF", str(cluster.conf))
+            try:
+                yield cluster
+            finally:
+                mp.undo()
+    except Unavailable as exc:
+        pytest.skip(f"no Slurm cluster: {exc}")
