@@ -65,6 +65,7 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn``; turn the errors a user can fix into one-line messages."""
     from .bench import BenchError
     from .evaluation import CheckpointError
+    from .launch.config import LaunchError
     from .models import UnknownModelError
     from .training import RunLockedError
 
@@ -76,6 +77,7 @@ def _guard(fn, *args, **kwargs):
         FloatingPointError,
         RunLockedError,
         BenchError,
+        LaunchError,
     )
     try:
         return fn(*args, **kwargs)
@@ -500,3 +502,85 @@ def demo(
     dest = dest if dest.is_absolute() else project.root / dest
     code = _guard(run_demo, project.root, dest, preload=preload)
     raise typer.Exit(code)
+
+
+Selection = Annotated[list[str] | None, typer.Argument(help="Configuration names or globs (default: every run).")]
+SourceOpt = Annotated[str | None, typer.Option(help="Only this source's runs.")]
+TableOpt = Annotated[str | None, typer.Option(help="Only the runs of one table: <source>/<table>.")]
+SeedsOpt = Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1 or 0-4 (default: params.yaml's).")]
+
+
+@app.command()
+def launch(
+    configs: Selection = None,
+    source: SourceOpt = None,
+    table: TableOpt = None,
+    seeds: SeedsOpt = None,
+    backend: Annotated[str, typer.Option(help="local | slurm | ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: RAY_ADDRESS, else local).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Submit failed runs again.")] = False,
+    wait: Annotated[bool, typer.Option(help="Watch the jobs and record them in dvc.lock as they finish.")] = True,
+) -> None:
+    """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
+    from .launch.launcher import launch as do_launch
+
+    _params()
+    try:
+        result = _guard(do_launch, state.project, configs, source, table, seeds, backend, address, retry_failed, wait)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if result["failed"]:
+        fail(f"{len(result['failed'])} run(s) failed: {', '.join(sorted(result['failed']))} (see `repro status`)", 1)
+
+
+@app.command()
+def status(
+    configs: Selection = None,
+    source: SourceOpt = None,
+    table: TableOpt = None,
+    seeds: SeedsOpt = None,
+    plan: Annotated[Path | None, typer.Option(help="`repro plan` JSON (default: .repro/plan.json).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+) -> None:
+    """Each selected run: done, finished (not recorded), running, queued, failed or not started; totals; time left."""
+    from .launch.status import LABELS
+    from .launch.status import status as do_status
+
+    _params()
+    result = _guard(do_status, state.project, configs, source, table, seeds, plan)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    table_ = Table("run", "state", "job", "where", "epoch", "detail")
+    for row in result["runs"]:
+        where = f"{row.get('host')} GPU {row.get('gpu')}" if row.get("host") else ""
+        epoch = f"{row.get('epoch') or 0}/{row.get('epochs') or '?'}" if row["state"] == "running" else ""
+        job = f"{row['backend']} {row['job_id']}" if row.get("job_id") else ""
+        detail = f"{row['error']} (log: {row.get('log')})" if row.get("error") else ""
+        table_.add_row(row["key"], LABELS.get(row["state"], row["state"]), job, where, epoch, detail)
+    out.print(table_)
+    out.print(", ".join(f"{n} {LABELS.get(s, s)}" for s, n in result["totals"].items() if n), highlight=False)
+    if "remaining" in result:
+        r = result["remaining"]
+        out.print(
+            f"remaining: {r['serial_hours']:.1f} h of runs, ~{r['wall_hours']:.1f} h at {r['at_once']} at once"
+            f" — {r['source']}" + (f"; {r['note']}" if r.get("note") else ""),
+            highlight=False,
+        )
+    else:
+        out.print(result["remaining_note"], highlight=False)
+
+
+@app.command()
+def cancel(
+    configs: Selection = None,
+    source: SourceOpt = None,
+    table: TableOpt = None,
+    seeds: SeedsOpt = None,
+) -> None:
+    """Cancel the selected runs' queued and running jobs."""
+    from .launch.status import cancel as do_cancel
+
+    _params()
+    keys = _guard(do_cancel, state.project, configs, source, table, seeds)
+    err.print(f"cancelled {len(keys)} job(s)" + (f": {', '.join(keys)}" if keys else ""), highlight=False)

@@ -1,0 +1,151 @@
+"""Slurm through submitit: one job array per launch, ``max_running`` tasks at once, one GPU each.
+
+Each task runs ``job.run_job`` (train, then evaluate) in the project checkout, which must be on a
+filesystem the nodes share. A task that is preempted or reaches its time limit gets ``USR2``
+``signal_delay_s`` before the end; submitit then checkpoints the job (``SlurmRun.checkpoint``: the
+same call again, training resumes from runs/<key>/checkpoint.pt) and requeues it. A job requeued
+from outside (``scontrol requeue``) simply starts again and resumes the same way.
+
+States come from ``squeue`` (no accounting database needed); a job that left the queue without
+finishing is explained by ``scontrol show job`` (while Slurm remembers it) and submitit's result file.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import submitit
+
+from ..config import LaunchError, LaunchSettings
+from ..job import run_job
+
+RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
+QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "PREEMPTED", "RESV_DEL_HOLD"}
+
+
+class SlurmRun(submitit.helpers.Checkpointable):
+    """The pickled callable of each array task; its default ``checkpoint`` resubmits the same call."""
+
+    def __call__(self, spec: dict) -> dict:
+        return run_job(spec)
+
+
+def minutes(text: str) -> int:
+    """sbatch's time formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) → whole minutes (submitit's unit)."""
+    try:
+        days, _, rest = text.strip().rpartition("-")
+        parts = [int(p) for p in rest.split(":")]
+        if days:
+            h, m, s = (parts + [0, 0])[:3]
+        else:
+            h, m, s = [0] * (3 - len(parts)) + parts if len(parts) == 3 else (0, *(parts + [0])[:2])
+        total = int(days or 0) * 86400 + h * 3600 + m * 60 + s
+    except ValueError:
+        total = -1
+    if total <= 0 or len(parts) > 3:
+        raise LaunchError(f"launch.slurm.time {text!r}: use minutes, HH:MM:SS or D-HH:MM:SS (sbatch --time)")
+    return -(-total // 60)
+
+
+def _scontrol(*args: str) -> str:
+    out = subprocess.run(["scontrol", *args], capture_output=True, text=True, timeout=60)
+    return out.stdout if out.returncode == 0 else ""
+
+
+class SlurmBackend:
+    name = "slurm"
+
+    def __init__(self, root: Path, settings: LaunchSettings):
+        self.root, self.settings = root, settings
+        self.folder = root / settings.logs / "slurm"
+        s = settings.slurm
+        try:
+            self.executor = submitit.SlurmExecutor(folder=self.folder, max_num_timeout=s.max_requeues, python=s.python)
+        except RuntimeError as exc:  # no sbatch on this machine
+            raise LaunchError(
+                f"cannot use Slurm here ({exc}); run on a login node or pick --backend local|ray"
+            ) from exc
+        params = {
+            "job_name": "repro",
+            "time": minutes(s.time),
+            "nodes": 1,
+            "ntasks_per_node": 1,
+            "cpus_per_task": s.cpus_per_task,
+            "gres": f"gpu:{settings.gpus_per_run}",
+            "array_parallelism": s.max_running,
+            "signal_delay_s": s.signal_delay_s,
+            "stderr_to_stdout": True,
+            "setup": [
+                f"cd {root}",
+                f"export PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}",
+                *s.setup,
+            ],
+            "additional_parameters": dict(s.extra),
+        }
+        for name in ("partition", "account", "qos", "mem"):
+            if getattr(s, name) is not None:
+                params[name] = getattr(s, name)
+        self.executor.update_parameters(**params)
+
+    def describe(self) -> str:
+        s = self.settings.slurm
+        where = f"partition {s.partition}" if s.partition else "the default partition"
+        return f"Slurm job array on {where}, up to {s.max_running} at once, {self.settings.gpus_per_run} GPU(s) each"
+
+    def capacity(self) -> int:
+        return self.settings.slurm.max_running
+
+    def log_path(self, key: str, job_id: str) -> Path:
+        return submitit.SlurmJob(folder=self.folder, job_id=job_id).paths.stdout
+
+    def submit(self, specs: list[dict]) -> dict[str, str]:
+        jobs = []
+        try:
+            with self.executor.batch():
+                for spec in specs:
+                    jobs.append(self.executor.submit(SlurmRun(), spec))
+        except Exception as exc:  # sbatch refused (partition, account, limits): its message is the cause
+            raise LaunchError(f"sbatch refused the jobs: {str(exc).strip().splitlines()[-1]}") from exc
+        return {spec["key"]: job.job_id for spec, job in zip(specs, jobs, strict=True)}
+
+    def poll(self, jobs: dict[str, str]) -> dict[str, str]:
+        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise LaunchError(f"squeue failed: {out.stderr.strip()[-300:]}; is Slurm reachable from here?")
+        states = dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
+        result = {}
+        for key, job_id in jobs.items():
+            state = states.get(job_id, "")
+            result[key] = "running" if state in RUNNING else "queued" if state in QUEUED else "gone"
+        return result
+
+    def cause(self, key: str, job_id: str) -> str | None:
+        job = submitit.SlurmJob(folder=self.folder, job_id=job_id)
+        if job.paths.result_pickle.exists():
+            try:
+                outcome, value = submitit.core.utils.pickle_load(job.paths.result_pickle)
+            except Exception:
+                outcome, value = "error", "unreadable result file"
+            if outcome == "error":
+                return str(value).strip().splitlines()[-1]
+        info = _scontrol("show", "job", "-o", job_id)
+        state = re.search(r"JobState=(\S+)", info)
+        reason = re.search(r"Reason=(\S+)", info)
+        if state:
+            text = f"Slurm job state {state.group(1)}"
+            return text + (f" ({reason.group(1)})" if reason and reason.group(1) != "None" else "")
+        return None
+
+    def cancel(self, jobs: dict[str, str]) -> list[str]:
+        if not jobs:
+            return []
+        out = subprocess.run(["scancel", *jobs.values()], capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            print(f"warning: scancel: {out.stderr.strip()}", file=sys.stderr)
+        return list(jobs)
+
+    def close(self) -> None:
+        pass

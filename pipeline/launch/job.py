@@ -1,0 +1,228 @@
+"""What runs inside one job, on whichever machine the backend picked: train, then evaluate, one run.
+
+The stages run through the stage functions (the same code as ``repro train`` / ``repro evaluate``),
+each logging one MLflow run tagged with the backend, the job id, the host and the GPU. The job keeps
+its own record in ``.repro/jobs/<key>.json`` (attempts, host, GPU, epoch k/n, its end and error),
+which ``repro status`` and the launcher read. Training resumes from ``runs/<key>/checkpoint.pt``,
+so a requeued or retried job continues where the last one stopped.
+
+``python -m pipeline.launch.job run SPEC_JSON`` runs a job as a process (local and Ray backends);
+``... train SPEC_JSON`` is one rank of a multi-GPU job under ``torchrun`` (``gpus_per_run`` > 1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+from .state import now, read_record, write_record
+
+PROGRESS_S = 10.0  # how often a job notes its epoch in its record
+
+
+def job_id(backend: str) -> str:
+    if os.environ.get("REPRO_JOB_ID"):
+        return os.environ["REPRO_JOB_ID"]
+    if os.environ.get("SLURM_ARRAY_JOB_ID"):
+        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return os.environ.get("SLURM_JOB_ID", f"{backend}-{os.getpid()}")
+
+
+def visible_gpu() -> str:
+    """The GPU(s) this job was given: CUDA_VISIBLE_DEVICES as Slurm, Ray or the local backend set it."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "") or "none"
+
+
+def tags_of(spec: dict) -> dict:
+    return {
+        "backend": spec["backend"],
+        "job_id": job_id(spec["backend"]),
+        "host": socket.gethostname(),
+        "gpu": visible_gpu(),
+    }
+
+
+def _project(spec: dict):
+    from ..settings import Project
+
+    return Project(Path(spec["root"]), spec.get("profile"))
+
+
+def _stages():
+    """The stage functions train(project, config, seed, resume, tags) and evaluate(project, config, seed, tags)."""
+    try:
+        from ..stages.evaluate import evaluate
+        from ..stages.train import train
+    except ImportError:  # before the stage functions exist (issue 13): the same commands as processes
+        return _cli_stage("train"), _cli_stage("evaluate")
+    return train, evaluate
+
+
+def _cli_stage(command: str):
+    def stage(project, config: str, seed: int = 0, resume: bool = True, tags: dict | None = None) -> dict:
+        cmd = [sys.executable, "-m", "pipeline", "--root", str(project.root), "--profile", project.profile]
+        cmd += [command, config, "--seed", str(seed)]
+        code = subprocess.call(cmd, cwd=project.root)
+        if code != 0:
+            raise RuntimeError(f"repro {command} {config} --seed {seed} exited {code}")
+        return {}
+
+    return stage
+
+
+def epochs_total(project, config: str) -> int | None:
+    """How many epochs (history rows) the run has in this profile; None where it cannot be told cheaply."""
+    try:
+        from ..catalog import get_run
+        from ..data import read_manifest
+
+        run = get_run(config)
+        recipe = project.recipe(run.recipe, run.dataset)
+        if recipe.epochs:
+            return recipe.epochs
+        if project.profile == "smoke":
+            return math.ceil(recipe.iterations / project.params.smoke.eval_every)
+        train = read_manifest(project.data_root / "prepared" / run.dataset)["splits"]["train"]["images"]
+        train -= recipe.validation.size or 0
+        return math.ceil(recipe.iterations / math.ceil(train / recipe.batch_size))
+    except Exception:
+        return None
+
+
+def checkpoint_epoch(run_dir: Path) -> int | None:
+    path = run_dir / "checkpoint.pt"
+    if not path.is_file():
+        return None
+    try:
+        import torch
+
+        return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
+    except Exception:  # being replaced right now, or torn by a kill: the next look will do
+        return None
+
+
+class Progress(threading.Thread):
+    """Notes the last checkpointed epoch in the job's record while training runs."""
+
+    def __init__(self, root: Path, key: str, run_dir: Path, record: dict):
+        super().__init__(daemon=True)
+        self.root, self.key, self.run_dir, self.record = root, key, run_dir, record
+        self.stop, self.mtime = threading.Event(), None
+
+    def run(self) -> None:
+        while not self.stop.wait(PROGRESS_S):
+            path = self.run_dir / "checkpoint.pt"
+            mtime = path.stat().st_mtime if path.exists() else None
+            if mtime is None or mtime == self.mtime:
+                continue
+            self.mtime = mtime
+            epoch = checkpoint_epoch(self.run_dir)
+            if epoch is not None:
+                self.record["epoch"] = epoch
+                write_record(self.root, self.key, self.record)
+
+
+def run_job(spec: dict) -> dict:
+    """Train then evaluate one run; returns the evaluation metrics. Raises on failure (after recording it)."""
+    root, key, config, seed = Path(spec["root"]), spec["key"], spec["config"], int(spec["seed"])
+    os.chdir(root)
+    if spec.get("tracking_uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
+    if spec.get("threads"):
+        import torch
+
+        torch.set_num_threads(int(spec["threads"]))
+    project = _project(spec)
+    tags = tags_of(spec)
+    run_dir = project.run_dir(config, seed)
+    previous = read_record(root, key) or {}
+    attempts = previous.get("attempts", 0) + 1 if previous.get("job_id") == tags["job_id"] else 1
+    record = {
+        "key": key,
+        **tags,
+        "pid": os.getpid(),
+        "state": "running",
+        "attempts": attempts,
+        "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
+        "started": now(),
+        "resumed_from_epoch": checkpoint_epoch(run_dir),
+        "epoch": checkpoint_epoch(run_dir) or 0,
+        "epochs": epochs_total(project, config),
+        "log": spec.get("log"),
+    }
+    write_record(root, key, record)
+    progress = Progress(root, key, run_dir, record)
+    progress.start()
+    train, evaluate = _stages()
+    try:
+        if int(spec.get("gpus_per_run", 1)) > 1:
+            _train_ddp(spec, int(spec["gpus_per_run"]))
+        else:
+            train(project, config, seed, resume=True, tags=tags)
+        record["epoch"] = record["epochs"] or record["epoch"]
+        metrics = evaluate(project, config, seed, tags=tags)
+    except (KeyboardInterrupt, SystemExit) as exc:  # preempted, requeued, cancelled: may come back
+        progress.stop.set()
+        record.update(state="interrupted", ended=now(), error=f"interrupted ({type(exc).__name__} {exc})".strip())
+        write_record(root, key, record)
+        raise
+    except BaseException as exc:
+        progress.stop.set()
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()] or [type(exc).__name__]
+        record.update(state="failed", ended=now(), error=f"{type(exc).__name__}: {lines[-1]}")
+        record["traceback"] = traceback.format_exc()[-4000:]
+        write_record(root, key, record)
+        raise
+    progress.stop.set()
+    record.update(state="done", ended=now(), error=None)
+    write_record(root, key, record)
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def _train_ddp(spec: dict, n: int) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}"]
+    cmd += ["-m", "pipeline.launch.job", "train", json.dumps(spec)]
+    code = subprocess.call(cmd, cwd=spec["root"])
+    if code != 0:
+        raise RuntimeError(f"torchrun --nproc_per_node={n} (DDP training) exited {code}; see the job log")
+
+
+def _train_rank(spec: dict) -> None:
+    """One torchrun rank: train only (rank 0 writes files and tracks)."""
+    train, _ = _stages()
+    train(_project(spec), spec["config"], int(spec["seed"]), resume=True, tags=tags_of(spec))
+
+
+def _terminate(signum, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # the stages' Ctrl-C clean-up: MLflow run KILLED
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in ("run", "train"):
+        print("usage: python -m pipeline.launch.job run|train SPEC_JSON", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    spec = json.loads(argv[1])
+    try:
+        if argv[0] == "train":
+            _train_rank(spec)
+        else:
+            run_job(spec)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"error: {spec['key']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

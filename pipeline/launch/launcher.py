@@ -1,0 +1,284 @@
+"""``repro launch``: submit one job per remaining run, re-attach to earlier ones, record finished runs in dvc.lock.
+
+The launching process is the only writer of dvc.lock and of ``.repro/launch.json``: jobs only write
+their run folder and their own record. ``repro cancel`` asks a watching launcher to cancel (through
+``.repro/cancel.json``), or cancels directly when none is watching.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..files import write_json
+from . import server
+from .backends import make_backend
+from .config import LaunchError
+from .lineage import classify, finished_on_disk, prepare_data, record
+from .selection import RunRef, select
+from .state import launcher_lock, load_state, now, read_record, repro_dir, save_state
+
+
+def _echo(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cancel_request_path(root: Path) -> Path:
+    return repro_dir(root) / "cancel.json"
+
+
+def judge(root: Path, key: str, entry: dict, cause: Callable[[], str | None]) -> tuple[str, str | None]:
+    """A job that left its backend: ("finished", None) or ("failed", cause)."""
+    rec = read_record(root, key) or {}
+    if rec.get("job_id") == entry["job_id"] and rec.get("state") == "done" and finished_on_disk(root / "runs" / key):
+        return "finished", None
+    if rec.get("job_id") == entry["job_id"] and rec.get("state") in ("failed", "interrupted") and rec.get("error"):
+        extra = cause() if rec["state"] == "interrupted" else None
+        return "failed", rec["error"] + (f"; {extra}" if extra else "")
+    why = cause()
+    if rec.get("job_id") != entry["job_id"]:
+        return "failed", why or "the job never started (cancelled or refused before it ran)"
+    return "failed", why or "the job ended without a result (killed, cancelled or its node was lost)"
+
+
+class Launcher:
+    def __init__(self, project, backend_name: str, address: str | None = None, echo=_echo):
+        self.project, self.root = project, project.root
+        self.settings = project.params.launch
+        self.backend_name, self.address, self.echo = backend_name, address, echo
+        self.backend = None
+
+    # ------------------------------------------------------------------ planning
+    def launch(
+        self,
+        refs: list[RunRef],
+        retry_failed: bool = False,
+        wait: bool = True,
+    ) -> dict:
+        with launcher_lock(self.root):
+            return self._launch(refs, retry_failed, wait)
+
+    def _launch(self, refs: list[RunRef], retry_failed: bool, wait: bool) -> dict:
+        root = self.root
+        state = load_state(root)
+        open_jobs = {k: e for k, e in state["jobs"].items() if not e.get("ended")}
+        other = {k for k, e in open_jobs.items() if e["backend"] != self.backend_name}
+        if other:
+            backend = open_jobs[next(iter(other))]["backend"]
+            raise LaunchError(
+                f"{len(other)} run(s) still have {backend} jobs (e.g. {sorted(other)[0]}); "
+                f"`repro launch --backend {backend}` re-attaches to them, or `repro cancel` first"
+            )
+        classes = classify(root, refs, self.project.runs_dir)
+        summary = {"done": [], "recorded": [], "submitted": [], "attached": [], "failed": {}, "skipped_failed": []}
+        for r in refs:
+            if classes[r.key] == "done":
+                summary["done"].append(r.key)
+            elif classes[r.key] == "unrecorded":
+                self._record(state, r.key, summary, note="finished earlier")
+        todo = [r for r in refs if classes[r.key] == "todo"]
+        if not todo:
+            self.echo(f"nothing to launch: {len(summary['done']) + len(summary['recorded'])} run(s) done")
+            self._stop_server_if_idle(state)
+            save_state(root, state)
+            return summary
+        self.backend = backend = make_backend(self.backend_name, root, self.settings, self.address)
+        try:
+            return self._run(state, todo, retry_failed, wait, summary)
+        finally:
+            backend.close()
+
+    def _run(self, state: dict, todo: list[RunRef], retry_failed: bool, wait: bool, summary: dict) -> dict:
+        root, backend = self.root, self.backend
+        earlier = {r.key: state["jobs"][r.key] for r in todo if r.key in state["jobs"]}
+        live = backend.poll({k: e["job_id"] for k, e in earlier.items() if not e.get("ended")})
+        attached = [k for k, s in live.items() if s in ("queued", "running")]
+        for key, s in live.items():
+            if s == "gone":
+                self._finish(state, key, summary)
+        to_submit = []
+        for r in todo:
+            entry = state["jobs"].get(r.key, {})
+            if r.key in attached or r.key in summary["recorded"]:
+                continue
+            if entry.get("outcome") == "failed" and not retry_failed:
+                summary["skipped_failed"].append(r.key)
+                continue
+            to_submit.append(r)
+        if summary["skipped_failed"]:
+            self.echo(
+                f"{len(summary['skipped_failed'])} run(s) failed before and are not resubmitted"
+                f" (e.g. {summary['skipped_failed'][0]}); `repro launch --retry-failed` reruns them"
+            )
+        summary["attached"] = attached
+        if attached:
+            self.echo(f"re-attached to {len(attached)} job(s) still queued or running on {backend.name}")
+        running_at_once = min(backend.capacity(), len(attached) + len(to_submit))
+        tracking = self._tracking(state, running_at_once)
+        if to_submit:
+            datasets = sorted({r.dataset for r in to_submit})
+            fetched = prepare_data(root, datasets)
+            if fetched:
+                self.echo(f"prepared data: {', '.join(fetched)}")
+            specs = [self._spec(r, tracking) for r in to_submit]
+            t0 = time.monotonic()
+            ids = backend.submit(specs)
+            submit_s = time.monotonic() - t0
+            for r in to_submit:
+                state["jobs"][r.key] = {
+                    "backend": backend.name,
+                    "job_id": ids[r.key],
+                    "config": r.config,
+                    "seed": r.seed,
+                    "submitted": now(),
+                    "log": str(backend.log_path(r.key, ids[r.key])),
+                }
+                (repro_dir(root) / "jobs" / f"{r.key}.json").unlink(missing_ok=True)  # a fresh record per job
+            state["backend"] = backend.name
+            state["capacity"] = backend.capacity()
+            summary["submitted"] = [r.key for r in to_submit]
+            summary["submit_seconds"] = round(submit_s, 3)
+            self.echo(f"submitted {len(to_submit)} job(s): {backend.describe()}; logs in {self.settings.logs}/")
+        save_state(root, state)
+        pending = set(attached) | set(summary["submitted"])
+        if not wait or not pending:
+            if pending:
+                self.echo(
+                    f"{len(pending)} job(s) left running; `repro launch` re-attaches and records them,"
+                    " `repro status` shows them"
+                )
+            else:
+                self._stop_server_if_idle(state)
+                save_state(root, state)
+            return summary
+        try:
+            self._watch(state, pending, summary)
+        except KeyboardInterrupt:
+            save_state(root, state)
+            left = sorted(pending)
+            if backend.name == "ray":
+                self.echo(
+                    f"stopped: Ray stops {len(left)} job(s) with this launcher; `repro launch` submits them again"
+                )
+            else:
+                self.echo(
+                    f"stopped watching; {len(left)} job(s) keep running on {backend.name}: `repro launch` re-attaches"
+                    " and records them, `repro status` shows them, `repro cancel` stops them"
+                )
+            raise
+        self._stop_server_if_idle(state)
+        save_state(root, state)
+        return summary
+
+    def _spec(self, r: RunRef, tracking: str | None) -> dict:
+        return {
+            "root": str(self.root),
+            "profile": self.project.profile,
+            "key": r.key,
+            "config": r.config,
+            "seed": r.seed,
+            "backend": self.backend_name,
+            "gpus_per_run": self.settings.gpus_per_run,
+            "tracking_uri": tracking,
+        }
+
+    # ------------------------------------------------------------------ tracking
+    def _tracking(self, state: dict, at_once: int) -> str | None:
+        if os.environ.get("MLFLOW_TRACKING_URI"):
+            return os.environ["MLFLOW_TRACKING_URI"]
+        info = state.get("tracking") or {}
+        if info and server.healthy(info.get("uri")):
+            return info["uri"]
+        if at_once <= 1:
+            return None  # one writer at a time: the project's SQLite store directly
+        log = self.root / self.settings.logs / "mlflow-server.log"
+        info = server.start(self.root, self.settings.tracking_host, log, port=info.get("port"))
+        state["tracking"] = info
+        self.echo(f"tracking: started an MLflow server on the project's store at {info['uri']} (log: {log})")
+        return info["uri"]
+
+    def _stop_server_if_idle(self, state: dict) -> None:
+        info = state.get("tracking")
+        if info and not any(not e.get("ended") for e in state["jobs"].values()):
+            server.stop(info)
+            state.pop("tracking")
+            self.echo("tracking: stopped the MLflow server (no job left)")
+
+    # ------------------------------------------------------------------ watching
+    def _watch(self, state: dict, pending: set[str], summary: dict) -> None:
+        seen: dict[str, str] = {}
+        while pending:
+            self._take_cancel_requests(state, pending)
+            states = self.backend.poll({k: state["jobs"][k]["job_id"] for k in pending})
+            for key, s in sorted(states.items()):
+                if s == "gone":
+                    self._finish(state, key, summary)
+                    pending.discard(key)
+                elif seen.get(key) != s:
+                    rec = read_record(self.root, key) or {}
+                    where = f" on {rec.get('host')} GPU {rec.get('gpu')}" if s == "running" and rec else ""
+                    self.echo(f"{s} {key} (job {state['jobs'][key]['job_id']}){where}")
+                seen[key] = s
+            save_state(self.root, state)
+            if pending:
+                time.sleep(self.settings.poll_s)
+
+    def _take_cancel_requests(self, state: dict, pending: set[str]) -> None:
+        path = cancel_request_path(self.root)
+        if not path.exists():
+            return
+        try:
+            keys = set(json.loads(path.read_text()).get("keys", []))
+        except ValueError:
+            keys = set()
+        path.unlink(missing_ok=True)
+        jobs = {k: state["jobs"][k]["job_id"] for k in pending & keys}
+        for key in self.backend.cancel(jobs):
+            state["jobs"][key]["cancelled"] = now()
+            self.echo(f"cancelling {key} (job {jobs[key]})")
+
+    def _finish(self, state: dict, key: str, summary: dict) -> None:
+        entry = state["jobs"][key]
+        outcome, cause = judge(self.root, key, entry, lambda: self.backend.cause(key, entry["job_id"]))
+        if entry.get("cancelled") and outcome == "failed":
+            cause = f"cancelled by `repro cancel` ({cause})"
+        entry["ended"] = now()
+        if outcome == "finished":
+            self._record(state, key, summary)
+        else:
+            entry.update(outcome="failed", error=cause)
+            summary["failed"][key] = cause
+            self.echo(f"failed {key} (job {entry['job_id']}): {cause} (log: {entry.get('log')})")
+
+    def _record(self, state: dict, key: str, summary: dict, note: str = "") -> None:
+        entry = state["jobs"].setdefault(key, {"backend": None, "job_id": None})
+        try:
+            t0 = time.monotonic()
+            record(self.root, key)
+        except LaunchError as exc:
+            entry.update(outcome="unrecorded", error=str(exc), ended=entry.get("ended") or now())
+            summary["failed"][key] = str(exc)
+            self.echo(f"finished {key} but could not record it: {exc}")
+            return
+        entry.update(outcome="done", recorded=now(), record_seconds=round(time.monotonic() - t0, 3), error=None)
+        entry.setdefault("ended", now())
+        summary["recorded"].append(key)
+        rec = read_record(self.root, key) or {}
+        where = f" on {rec.get('host')} GPU {rec.get('gpu')}" if rec.get("host") else ""
+        self.echo(f"done {key}{where}{f' ({note})' if note else ''}: recorded in dvc.lock")
+
+
+def launch(project, patterns=None, source=None, table=None, seeds=None, backend="local", address=None,
+           retry_failed=False, wait=True, echo=_echo) -> dict:  # fmt: skip
+    refs = select(project.params.runs, patterns, source, table, seeds)
+    return Launcher(project, backend, address, echo).launch(refs, retry_failed=retry_failed, wait=wait)
+
+
+def request_cancel(root: Path, keys: list[str]) -> None:
+    path = cancel_request_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json({"keys": sorted(keys), "requested": now()}, path)

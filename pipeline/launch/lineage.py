@@ -1,0 +1,100 @@
+"""DVC's side: which runs dvc.lock already records, and recording finished runs with ``dvc commit``.
+
+A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) are up to date per
+``dvc status``; *unrecorded* when its folder holds finished metrics (train.json, eval.json, model.pt)
+that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it);
+otherwise it is still *to do*. A stale entry in dvc.lock (the code, params or data changed) is to do:
+its old metrics are never recorded as current.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from .config import LaunchError
+from .selection import RunRef
+
+TRAIN_METRICS, EVAL_METRICS, MODEL = "train.json", "eval.json", "model.pt"
+DVC_TIMEOUT = 600
+
+
+def stage_names(key: str) -> tuple[str, str]:
+    return f"train@{key}", f"evaluate@{key}"
+
+
+def dvc_env() -> dict:
+    """The stages' interpreter first on PATH; no inherited stage context."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DVC_ROOT", "DVC_STAGE")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def dvc(root: Path, *args: str, timeout: float = DVC_TIMEOUT) -> subprocess.CompletedProcess:
+    out = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=root,
+        env=dvc_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if out.returncode != 0:
+        last = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["(no output)"]
+        raise LaunchError(f"`dvc {' '.join(args[:3])}…` failed in {root}: {last[0]}")
+    return out
+
+
+def stale_stages(root: Path, stages: list[str]) -> set[str]:
+    """The stages among ``stages`` that ``dvc status`` reports as changed (one dvc call)."""
+    if not stages:
+        return set()
+    out = dvc(root, "status", "--json", *stages)
+    text = out.stdout.strip()
+    return set(json.loads(text[text.index("{") :]) if "{" in text else {})
+
+
+def locked_stages(root: Path) -> set[str]:
+    path = root / "dvc.lock"
+    if not path.is_file():
+        return set()
+    return set((yaml.safe_load(path.read_text()) or {}).get("stages", {}))
+
+
+def finished_on_disk(run_dir: Path) -> bool:
+    return all((run_dir / name).is_file() for name in (TRAIN_METRICS, EVAL_METRICS, MODEL))
+
+
+def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
+    """{key: "done" | "unrecorded" | "todo"} for ``refs``."""
+    stale = stale_stages(root, [s for r in refs for s in stage_names(r.key)])
+    locked = locked_stages(root)
+    result = {}
+    for r in refs:
+        stages = stage_names(r.key)
+        if not any(s in stale for s in stages):
+            result[r.key] = "done"
+        elif not all(s in locked for s in stages) and finished_on_disk(runs_dir / r.key):
+            result[r.key] = "unrecorded"
+        else:
+            result[r.key] = "todo"
+    return result
+
+
+def record(root: Path, key: str) -> None:
+    """Record a finished run's outputs in dvc.lock (model.pt goes to the DVC cache)."""
+    dvc(root, "commit", "--force", *stage_names(key))
+
+
+def prepare_data(root: Path, datasets: list[str]) -> list[str]:
+    """Run the fetch stages of ``datasets`` that are not up to date (jobs only read prepared data)."""
+    stale = sorted(stale_stages(root, [f"fetch@{d}" for d in datasets]))
+    if stale:
+        dvc(root, "repro", *stale, timeout=3 * 3600)
+    return stale

@@ -1,0 +1,98 @@
+"""Tracking from many jobs: SQLite takes one writer, so when several jobs run at once and
+``MLFLOW_TRACKING_URI`` is unset, launch serves the project's own store (``mlflow.db``, artifacts
+in ``mlartifacts/``) through one ``mlflow server`` and hands its URI to the jobs.
+
+The server runs in its own session, so it outlives a Ctrl-C on the launcher (the jobs keep logging);
+its pid and URI are kept in the launch state, a later launch reuses it and the launch that sees the
+last job end stops it. It listens on ``launch.tracking_host`` (127.0.0.1 by default: jobs on this
+machine; on a cluster set the login node's address that the nodes can reach).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .config import LaunchError
+
+START_TIMEOUT = 120
+
+
+def _free_port(host: str, preferred: int | None) -> int:
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise LaunchError(f"no free port on {host} for the tracking server; set MLFLOW_TRACKING_URI instead")
+
+
+def healthy(uri: str | None, timeout: float = 2) -> bool:
+    if not uri:
+        return False
+    with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+        with urllib.request.urlopen(f"{uri}/health", timeout=timeout) as r:
+            return r.status == 200
+    return False
+
+
+def start(root: Path, host: str, log: Path, port: int | None = None) -> dict:
+    """Start ``mlflow server`` on the project's store; returns {pid, uri, port, log} once it answers."""
+    port = _free_port(host, port)
+    uri = f"http://{host}:{port}"
+    (root / "mlartifacts").mkdir(exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+        "--artifacts-destination", str(root / "mlartifacts"),
+        "--serve-artifacts",
+        "--host", host, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise LaunchError(f"the tracking server exited {proc.returncode}: {tail[0]} (log: {log})")
+        if healthy(uri):
+            return {"pid": proc.pid, "uri": uri, "port": port, "log": str(log)}
+        time.sleep(0.5)
+    stop({"pid": proc.pid})
+    raise LaunchError(f"the tracking server did not answer within {START_TIMEOUT} s (log: {log})")
+
+
+def stop(info: dict) -> None:
+    """SIGTERM the server's process group (gunicorn/uvicorn and its workers); SIGKILL after 15 s."""
+    pid = info.get("pid")
+    if not pid:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            os.killpg(pid, 0)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
