@@ -52,9 +52,7 @@ def smoke_project(dest: Path, configs: tuple[str, ...], launch: dict | None = No
         for c in configs
     }  # fmt: skip
     block = {"datasets": ["cifar10"], "runs": runs}
-    params.write_text(
-        f"{yaml.safe_dump(data, sort_keys=False)}\n{MARKER}\n{yaml.safe_dump(block, sort_keys=False)}"
-    )
+    params.write_text(f"{yaml.safe_dump(data, sort_keys=False)}\n{MARKER}\n{yaml.safe_dump(block, sort_keys=False)}")
     return dest
 
 

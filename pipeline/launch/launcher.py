@@ -51,6 +51,7 @@ class Launcher:
         self.settings = project.params.launch
         self.backend_name, self.address, self.echo = backend_name, address, echo
         self.backend = None
+        self.spawned = None
 
     # ------------------------------------------------------------------ planning
     def launch(
@@ -73,6 +74,27 @@ class Launcher:
                 f"{len(other)} run(s) still have {backend} jobs (e.g. {sorted(other)[0]}); "
                 f"`repro launch --backend {backend}` re-attaches to them, or `repro cancel` first"
             )
+        self._early_server(state, len(refs))
+        try:
+            return self._plan(state, refs, retry_failed, wait)
+        finally:
+            if self.spawned is not None:  # started early, not needed after all
+                server.stop(self.spawned)
+
+    def _early_server(self, state: dict, selected: int) -> None:
+        """Start launch's MLflow server now if it may be needed: it takes seconds to come up, in
+        parallel with dvc status and data preparation."""
+        self.spawned = None
+        if os.environ.get("MLFLOW_TRACKING_URI") or selected < 2:
+            return
+        info = state.get("tracking") or {}
+        if info and server.healthy(info.get("uri")):
+            return
+        log = self.root / self.settings.logs / "mlflow-server.log"
+        self.spawned = server.spawn(self.root, self.settings.tracking_host, log, port=info.get("port"))
+
+    def _plan(self, state: dict, refs: list[RunRef], retry_failed: bool, wait: bool) -> dict:
+        root = self.root
         classes = classify(root, refs, self.project.runs_dir)
         summary = {"done": [], "recorded": [], "submitted": [], "attached": [], "failed": {}, "skipped_failed": []}
         for r in refs:
@@ -117,13 +139,14 @@ class Launcher:
         summary["attached"] = attached
         if attached:
             self.echo(f"re-attached to {len(attached)} job(s) still queued or running on {backend.name}")
-        running_at_once = min(backend.capacity(), len(attached) + len(to_submit))
-        tracking = self._tracking(state, running_at_once)
         if to_submit:
             datasets = sorted({r.dataset for r in to_submit})
             fetched = prepare_data(root, datasets)
             if fetched:
                 self.echo(f"prepared data: {', '.join(fetched)}")
+        running_at_once = min(backend.capacity(), len(attached) + len(to_submit))
+        tracking = self._tracking(state, running_at_once)
+        if to_submit:
             specs = [self._spec(r, tracking) for r in to_submit]
             t0 = time.monotonic()
             ids = backend.submit(specs)
@@ -196,7 +219,10 @@ class Launcher:
         if at_once <= 1:
             return None  # one writer at a time: the project's SQLite store directly
         log = self.root / self.settings.logs / "mlflow-server.log"
-        info = server.start(self.root, self.settings.tracking_host, log, port=info.get("port"))
+        if self.spawned is not None:
+            info, self.spawned = server.wait_ready(self.spawned), None
+        else:
+            info = server.start(self.root, self.settings.tracking_host, log, port=info.get("port"))
         state["tracking"] = info
         self.echo(f"tracking: started an MLflow server on the project's store at {info['uri']} (log: {log})")
         return info["uri"]
@@ -274,6 +300,10 @@ class Launcher:
 
 def launch(project, patterns=None, source=None, table=None, seeds=None, backend="local", address=None,
            retry_failed=False, wait=True, echo=_echo) -> dict:  # fmt: skip
+    from .backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise LaunchError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     refs = select(project.params.runs, patterns, source, table, seeds)
     return Launcher(project, backend, address, echo).launch(refs, retry_failed=retry_failed, wait=wait)
 

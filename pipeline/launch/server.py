@@ -48,6 +48,11 @@ def healthy(uri: str | None, timeout: float = 2) -> bool:
 
 def start(root: Path, host: str, log: Path, port: int | None = None) -> dict:
     """Start ``mlflow server`` on the project's store; returns {pid, uri, port, log} once it answers."""
+    return wait_ready(spawn(root, host, log, port))
+
+
+def spawn(root: Path, host: str, log: Path, port: int | None = None) -> dict:
+    """Start the server without waiting (it takes ~10-20 s to come up: start it early, ``wait_ready`` later)."""
     port = _free_port(host, port)
     uri = f"http://{host}:{port}"
     (root / "mlartifacts").mkdir(exist_ok=True)
@@ -70,15 +75,21 @@ def start(root: Path, host: str, log: Path, port: int | None = None) -> dict:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    return {"pid": proc.pid, "uri": uri, "port": port, "log": str(log), "_proc": proc}
+
+
+def wait_ready(info: dict) -> dict:
+    """Wait until the spawned server answers; returns its (JSON-able) info."""
+    proc, log = info.pop("_proc"), Path(info["log"])
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
             raise LaunchError(f"the tracking server exited {proc.returncode}: {tail[0]} (log: {log})")
-        if healthy(uri):
-            return {"pid": proc.pid, "uri": uri, "port": port, "log": str(log)}
+        if healthy(info["uri"]):
+            return info
         time.sleep(0.5)
-    stop({"pid": proc.pid})
+    stop(info)
     raise LaunchError(f"the tracking server did not answer within {START_TIMEOUT} s (log: {log})")
 
 

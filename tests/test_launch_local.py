@@ -1,0 +1,81 @@
+"""`repro launch --backend local` on a smoke copy with two simulated GPUs (REPRO_LAUNCH_DEVICES=0,1),
+plus the launcher's one-line errors for bad selections."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests._launch import CHEAP, dvc, mlflow_runs, records, repro, smoke_project
+
+pytestmark = [pytest.mark.launch]
+CONFIGS = CHEAP[:2]
+DEVICES = {"REPRO_LAUNCH_DEVICES": "0,1"}
+
+
+@pytest.fixture(scope="module")
+def launched(tmp_path_factory):
+    project = smoke_project(tmp_path_factory.mktemp("launch-local") / "project", CONFIGS)
+    out = repro(project, "launch", "--backend", "local", extra_env=DEVICES)
+    print(f"local launch of {len(CONFIGS)} runs: {out.seconds:.1f} s", flush=True)
+    return project, out
+
+
+def test_runs_are_pinned_to_different_devices(launched):
+    project, out = launched
+    recs = records(project)
+    assert set(recs) == {f"{c}-s0" for c in CONFIGS}, out.stderr
+    assert all(r["state"] == "done" for r in recs.values()), recs
+    assert sorted(r["gpu"] for r in recs.values()) == ["0", "1"], recs  # CUDA_VISIBLE_DEVICES of each child
+    assert all(r["job_id"].startswith("local-") for r in recs.values())
+
+
+def test_dvc_lock_records_them_and_repro_runs_nothing_for_them(launched):
+    project, _ = launched
+    lock = (project / "dvc.lock").read_text()
+    for c in CONFIGS:
+        assert f"train@{c}-s0" in lock and f"evaluate@{c}-s0" in lock
+    stages = [s for c in CONFIGS for s in (f"train@{c}-s0", f"evaluate@{c}-s0")]
+    assert json.loads(dvc(project, "status", "--json", *stages).stdout) == {}
+
+
+def test_every_stage_run_lands_in_the_project_store_with_tags(launched):
+    project, out = launched
+    assert "started an MLflow server" in out.stderr  # two at once: launch served the SQLite store
+    runs = mlflow_runs(project)
+    recs = records(project)
+    for c in CONFIGS:
+        rec = recs[f"{c}-s0"]
+        for stage in ("train", "evaluate"):
+            (run,) = runs[f"{stage}@{c}-s0"]
+            assert run.info.status == "FINISHED"
+            tags = run.data.tags
+            assert tags["backend"] == "local" and tags["job_id"] == rec["job_id"]
+            assert tags["gpu"] == rec["gpu"] and tags["host"] == rec["host"]
+
+
+def test_status_and_a_second_launch(launched):
+    project, _ = launched
+    status = json.loads(repro(project, "status", "--json").stdout)
+    assert status["totals"]["done"] == len(CONFIGS), status
+    again = repro(project, "launch", "--backend", "local", extra_env=DEVICES)
+    assert "nothing to launch" in again.stderr and "submitted" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["launch", "no-such-config"], "matches no configuration"),
+        (["launch", "--seeds", "x"], "--seeds 'x'"),
+        (["launch", "--table", "nope"], "unknown table 'nope'"),
+        (["launch", "--backend", "pbs"], "unknown backend 'pbs'"),
+        (["status", "--seeds", "7"], "selects no run"),
+    ],
+)
+def test_bad_input_is_one_line(launched, args, expected):
+    project, _ = launched
+    out = repro(project, *args, check=False, timeout=120)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], out.stderr

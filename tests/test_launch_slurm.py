@@ -1,0 +1,154 @@
+"""`repro launch --backend slurm` on the throw-away Slurm cluster (tests/_slurm.py, two fake GPUs).
+
+Four smoke runs as one job array, two at once: each job sees one GPU, dvc.lock records them and a
+following `dvc repro` runs no train/evaluate stage; a second launch re-attaches. Then, with longer
+runs, a job requeued mid-run (`scontrol requeue`) resumes from its checkpoint and ends with the
+metrics of an uninterrupted run, and a job cancelled with `scancel` shows as failed and
+`--retry-failed` completes it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from tests._launch import CHEAP, dvc, mlflow_runs, records, repro, smoke_project
+
+pytestmark = [pytest.mark.slurm, pytest.mark.launch]
+CONFIGS = CHEAP[:4]
+SLURM = {"poll_s": 1, "slurm": {"cpus_per_task": 1, "mem": None, "time": "20", "max_running": 2, "signal_delay_s": 10}}
+TIMEOUT = 420
+
+
+def _overlap(recs: dict) -> list[tuple[str, str]]:
+    keys = sorted(recs)
+    return [
+        (a, b)
+        for i, a in enumerate(keys)
+        for b in keys[i + 1 :]
+        if recs[a]["started"] < recs[b]["ended"] and recs[b]["started"] < recs[a]["ended"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def launched(slurm, tmp_path_factory):
+    project = smoke_project(tmp_path_factory.mktemp("launch-slurm") / "project", CONFIGS, launch=SLURM)
+    first = repro(project, "launch", "--backend", "slurm", "--no-wait", timeout=TIMEOUT)
+    ids = {k: e["job_id"] for k, e in json.loads((project / ".repro" / "launch.json").read_text())["jobs"].items()}
+    queue = slurm.run("squeue", "-h", "-r", "-o", "%i").stdout.split()
+    second = repro(project, "launch", "--backend", "slurm", timeout=TIMEOUT)  # re-attaches, waits, records
+    print(f"slurm: {len(CONFIGS)} runs, launch {first.seconds:.1f} s + watch {second.seconds:.1f} s", flush=True)
+    return project, first, second, ids, queue
+
+
+def test_all_jobs_finish_one_gpu_each_two_at_once(launched):
+    project, first, second, ids, _ = launched
+    recs = records(project)
+    assert set(recs) == {f"{c}-s0" for c in CONFIGS}, second.stderr
+    assert all(r["state"] == "done" for r in recs.values()), recs
+    assert all(r["gpu"] in ("0", "1") for r in recs.values()), recs  # one GPU index per job
+    pairs = _overlap(recs)
+    assert pairs, {k: (r["started"], r["ended"]) for k, r in recs.items()}
+    assert all(recs[a]["gpu"] != recs[b]["gpu"] for a, b in pairs), recs  # side by side = different GPUs
+    assert {r["job_id"] for r in recs.values()} == set(ids.values())
+
+
+def test_a_second_launch_reattaches_and_submits_nothing(launched):
+    project, first, second, ids, queue = launched
+    assert "submitted 4 job(s)" in first.stderr, first.stderr
+    assert set(ids.values()) <= set(queue) or len(queue) >= 2  # they were in the queue when launch returned
+    assert "re-attached to" in second.stderr and "submitted" not in second.stderr, second.stderr
+    state = json.loads((project / ".repro" / "launch.json").read_text())
+    assert {k: e["job_id"] for k, e in state["jobs"].items()} == ids
+
+
+def test_dvc_lock_records_them_and_repro_only_renders(launched):
+    project, *_ = launched
+    stages = [s for c in CONFIGS for s in (f"train@{c}-s0", f"evaluate@{c}-s0")]
+    assert json.loads(dvc(project, "status", "--json", *stages).stdout) == {}
+    out = dvc(project, "repro")
+    ran = [line for line in out.stdout.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'render':"], out.stdout
+    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    shown = json.dumps(summary)
+    assert all(c in shown for c in CONFIGS), summary
+    logs = list((project / ".repro" / "logs" / "slurm").glob("*_log.out"))
+    assert len(logs) == len(CONFIGS)
+
+
+def test_mlflow_runs_carry_the_slurm_tags(launched):
+    project, *_ = launched
+    runs, recs = mlflow_runs(project), records(project)
+    for c in CONFIGS:
+        rec = recs[f"{c}-s0"]
+        for stage in ("train", "evaluate"):
+            (run,) = runs[f"{stage}@{c}-s0"]
+            tags = run.data.tags
+            assert (tags["backend"], tags["job_id"], tags["gpu"]) == ("slurm", rec["job_id"], rec["gpu"])
+            assert tags["host"] == rec["host"]
+
+
+# ----------------------------------------------------------------------------- requeue and scancel
+LONG = ("columbia-a56-c10-mixed-arl", "wang2017-attention56-nal-c10")  # requeued, cancelled
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def interrupted(slurm, tmp_path_factory):
+    base = tmp_path_factory.mktemp("launch-slurm-faults")
+    project = smoke_project(base / "project", LONG, launch=SLURM, iterations=24)  # 12 epochs: time to interrupt
+    repro(project, "launch", "--backend", "slurm", "--no-wait", timeout=TIMEOUT)
+    ids = {k: e["job_id"] for k, e in json.loads((project / ".repro" / "launch.json").read_text())["jobs"].items()}
+    requeued, cancelled = (f"{c}-s0" for c in LONG)
+    for key in (requeued, cancelled):
+        _wait_for(lambda k=key: (project / "runs" / k / "checkpoint.pt").exists(), TIMEOUT, f"{key}'s first epoch")
+    slurm.run("scontrol", "requeue", ids[requeued])
+    slurm.run("scancel", ids[cancelled])
+    _wait_for(lambda: cancelled not in slurm.run("squeue", "-h", "-r", "-o", "%i").stdout, 60, "the scancel")
+    status = json.loads(repro(project, "status", "--json").stdout)
+    watch = repro(project, "launch", "--backend", "slurm", check=False, timeout=TIMEOUT)  # records the requeued one
+    retry = repro(project, "launch", "--backend", "slurm", "--retry-failed", timeout=TIMEOUT)
+    reference = base / "reference"  # the same run, uninterrupted, in a copy
+    shutil.copytree(project, reference, ignore=shutil.ignore_patterns("runs", ".repro", "mlflow.db", "mlartifacts"))
+    key = requeued
+    for command in ("train", "evaluate"):
+        repro(reference, command, LONG[0], extra_env={"REPRO_TRACKING": "off"}, timeout=TIMEOUT)
+    return project, reference, key, cancelled, ids, status, watch, retry
+
+
+def test_a_requeued_job_resumes_and_matches_an_uninterrupted_run(interrupted):
+    project, reference, key, *_ = interrupted
+    rec = records(project)[key]
+    assert rec["state"] == "done" and rec["restarts"] >= 1, rec  # SLURM_RESTART_COUNT
+    assert rec["resumed_from_epoch"] and rec["resumed_from_epoch"] >= 1, rec  # continued from its checkpoint
+    for name in ("train.json", "eval.json"):
+        got = json.loads((project / "runs" / key / name).read_text())
+        want = json.loads((reference / "runs" / key / name).read_text())
+        for timing in ("train_seconds", "seconds_per_epoch", "eval_seconds", "images_per_s"):
+            got.pop(timing, None), want.pop(timing, None)
+        assert got == want, name
+
+
+def test_a_cancelled_job_shows_failed_and_retry_completes_it(interrupted):
+    project, _, requeued, cancelled, ids, status, watch, retry = interrupted
+    rows = {r["key"]: r for r in status["runs"]}
+    assert rows[cancelled]["state"] == "failed", rows
+    assert "CANCELLED" in rows[cancelled]["error"] and rows[cancelled]["log"], rows[cancelled]
+    assert rows[requeued]["state"] in ("queued", "running"), rows  # the requeued job is back in the queue
+    assert watch.returncode == 1 and "--retry-failed" in watch.stderr, watch.stderr
+    assert "submitted 1 job(s)" in retry.stderr, retry.stderr
+    final = json.loads(repro(project, "status", "--json").stdout)
+    assert final["totals"]["done"] == 2, final
+    assert records(project)[cancelled]["resumed_from_epoch"] >= 1  # the retry resumed too
