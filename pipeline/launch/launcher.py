@@ -37,8 +37,8 @@ def judge(root: Path, key: str, entry: dict, cause: Callable[[], str | None]) ->
     if rec.get("job_id") == entry["job_id"] and rec.get("state") == "done" and finished_on_disk(root / "runs" / key):
         return "finished", None
     if rec.get("job_id") == entry["job_id"] and rec.get("state") in ("failed", "interrupted") and rec.get("error"):
-        extra = cause() if rec["state"] == "interrupted" else None
-        return "failed", rec["error"] + (f"; {extra}" if extra else "")
+        extra = cause()
+        return "failed", rec["error"] + (f"; {extra}" if extra and extra not in rec["error"] else "")
     why = cause()
     if rec.get("job_id") != entry["job_id"]:
         return "failed", why or "the job never started (cancelled or refused before it ran)"

@@ -123,6 +123,14 @@ class SlurmBackend:
         return result
 
     def cause(self, key: str, job_id: str) -> str | None:
+        """Why the job left the queue: Slurm's verdict (cancelled, timeout, node failure...) while Slurm
+        remembers the job (MinJobAge), else the error submitit stored."""
+        info = _scontrol("show", "job", "-o", job_id)
+        state = re.search(r"JobState=(\S+)", info)
+        reason = re.search(r"Reason=(\S+)", info)
+        if state and state.group(1) not in ("COMPLETED", "FAILED", "RUNNING", "PENDING", "COMPLETING"):
+            why = f" ({reason.group(1)})" if reason and reason.group(1) != "None" else ""
+            return f"Slurm job {state.group(1)}{why}"
         job = submitit.SlurmJob(folder=self.folder, job_id=job_id)
         if job.paths.result_pickle.exists():
             try:
@@ -131,13 +139,7 @@ class SlurmBackend:
                 outcome, value = "error", "unreadable result file"
             if outcome == "error":
                 return str(value).strip().splitlines()[-1]
-        info = _scontrol("show", "job", "-o", job_id)
-        state = re.search(r"JobState=(\S+)", info)
-        reason = re.search(r"Reason=(\S+)", info)
-        if state:
-            text = f"Slurm job state {state.group(1)}"
-            return text + (f" ({reason.group(1)})" if reason and reason.group(1) != "None" else "")
-        return None
+        return f"Slurm job {state.group(1)}" if state else None
 
     def cancel(self, jobs: dict[str, str]) -> list[str]:
         if not jobs:
