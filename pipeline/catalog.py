@@ -13,20 +13,12 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from .names import did_you_mean
+from .schema import CatalogError, Strict, line_of, read_yaml, validate_yaml
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "reproduce"
-
-
-class CatalogError(ValueError):
-    """A catalog file is malformed; the message names file, line and key."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Schedule(Strict):
@@ -147,7 +139,9 @@ class Claim(Strict):
     higher_is_better: bool = True
 
 
-class Configuration(Strict):
+class ConfigEntry(Strict):
+    """One configuration as the catalog file writes it (recipe overrides not yet merged)."""
+
     dataset: str
     model: str
     model_options: dict = {}
@@ -162,6 +156,7 @@ class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
+    figure: Literal["arl-vs-nal", "label-noise", "strip"] | None = None  # the figure this table gets
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
     notes: str = ""
 
@@ -172,11 +167,11 @@ class Source(Strict):
     citation: str
     url: str = ""
     recipe: dict = {}
-    configurations: dict[str, Configuration]  # keyed by the configuration's unique name
+    configurations: dict[str, ConfigEntry]  # keyed by the configuration's unique name
     tables: dict[str, Table] = {}
     claims: list[Claim] = []
 
-    def configurations_in(self, table: str) -> dict[str, Configuration]:
+    def configurations_in(self, table: str) -> dict[str, ConfigEntry]:
         """The configurations with a reported figure in ``table``."""
         return {n: c for n, c in self.configurations.items() if any(r.table == table for r in c.reported)}
 
@@ -198,8 +193,10 @@ class Source(Strict):
         return self
 
 
-class Run(Strict):
-    """A resolved configuration: the catalog entry with its recipe merged and checked."""
+class Configuration(Strict):
+    """A resolved configuration: the catalog entry with its recipe merged and checked. One
+    (configuration, seed) pair is a *run* (its folder: ``rundir.RunDir``); one stage execution
+    logged to MLflow is a *stage run* (``tracking.StageRun``)."""
 
     name: str
     source: str
@@ -207,13 +204,13 @@ class Run(Strict):
     model: str
     model_options: dict
     recipe: Recipe
-    runs: int
+    n_seeds: int  # seeds trained: the number of runs the source reports over
     reported: list[Reported]
     notes: str
     requires: str | None = None
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "runs", "requires"}), sort_keys=True)
+        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "n_seeds", "requires"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -225,56 +222,13 @@ def merge_recipe(base: dict, override: dict) -> dict:
     return merged
 
 
-def _load_yaml(text: str):
-    """Parse with LibYAML when available (the catalog is read by every stage)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def _read_yaml(path: Path) -> tuple[str, object]:
-    """The text of ``path`` and its parsed YAML; a syntax error is a CatalogError naming the line."""
-    text = path.read_text()
-    try:
-        return text, _load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        raise CatalogError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-
-
-def _line_of(text: str, loc: tuple) -> int:
-    """Best line (1-based) for a pydantic error location in a YAML text (composed only on errors)."""
-    node = yaml.compose(text)
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == key), None)
-            if nxt is None:
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1
-
-
-def _validate(model, data: dict, text: str, path: Path):
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise CatalogError(f"{path}:{_line_of(text, err['loc'])}: {key}: {err['msg']}") from None
-
-
 def load_source(path: Path) -> Source:
-    text, data = _read_yaml(path)
+    text, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
-    source = _validate(Source, data, text, path)
+    source = validate_yaml(Source, data, text, path)
     if source.id != path.stem:
-        raise CatalogError(
-            f"{path}:{_line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}"
-        )
+        raise CatalogError(f"{path}:{line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}")
     for name, cfg in source.configurations.items():
         try:
             Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe))
@@ -283,7 +237,7 @@ def load_source(path: Path) -> Source:
             loc = err["loc"]
             where = ("configurations", name, "recipe", *loc) if _overrides(cfg.recipe, loc) else ("recipe", *loc)
             key = ".".join(("configurations", name, "recipe", *map(str, loc)))
-            raise CatalogError(f"{path}:{_line_of(text, where)}: {key}: {err['msg']}") from None
+            raise CatalogError(f"{path}:{line_of(text, where)}: {key}: {err['msg']}") from None
     return source
 
 
@@ -305,10 +259,10 @@ def check_references(source: Source, path: Path) -> None:
     for name, cfg in source.configurations.items():
         if cfg.model not in models:
             hint = did_you_mean(cfg.model, models)
-            line = _line_of(path.read_text(), ("configurations", name, "model"))
+            line = line_of(path.read_text(), ("configurations", name, "model"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}.{hint}")
         if cfg.dataset not in DATASETS and not cfg.requires:  # e.g. ImageNet: listed, never fetched
-            line = _line_of(path.read_text(), ("configurations", name, "dataset"))
+            line = line_of(path.read_text(), ("configurations", name, "dataset"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
 
 
@@ -333,28 +287,28 @@ def _load_catalog(directory: Path) -> dict[str, Source]:
     return sources
 
 
-def all_runs(directory: Path = CATALOG_DIR) -> dict[str, Run]:
-    runs = {}
+def all_configurations(directory: Path = CATALOG_DIR) -> dict[str, Configuration]:
+    configs = {}
     for source in load_catalog(directory).values():
         for name, cfg in source.configurations.items():
-            runs[name] = Run(
+            configs[name] = Configuration(
                 name=name,
                 source=source.id,
                 dataset=cfg.dataset,
                 model=cfg.model,
                 model_options=cfg.model_options,
                 recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
-                runs=cfg.runs,
+                n_seeds=cfg.runs,
                 reported=cfg.reported,
                 notes=cfg.notes,
                 requires=cfg.requires,
             )
-    return runs
+    return configs
 
 
-def get_run(name: str, directory: Path = CATALOG_DIR) -> Run:
-    runs = all_runs(directory)
-    if name not in runs:
-        hint = did_you_mean(name, runs)
+def get_configuration(name: str, directory: Path = CATALOG_DIR) -> Configuration:
+    configs = all_configurations(directory)
+    if name not in configs:
+        hint = did_you_mean(name, configs)
         raise CatalogError(f"unknown configuration {name!r}.{hint} Run `repro list` for valid names.")
-    return runs[name]
+    return configs[name]

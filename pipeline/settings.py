@@ -9,7 +9,8 @@ from typing import Literal, get_args
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 
-from .catalog import CatalogError, Recipe, Strict, _read_yaml, _validate
+from .rundir import RunDir
+from .schema import CatalogError, Strict, read_yaml, validate_yaml
 
 Profile = Literal["full", "smoke"]
 PROFILES: tuple[str, ...] = get_args(Profile)
@@ -48,23 +49,6 @@ class TrainSettings(Strict):
     def _compile_bool(cls, value):  # old params files: true/false (YAML 1.1 also reads a bare off as false)
         return ("default" if value else "off") if isinstance(value, bool) else value
 
-    def execution(self, epoch_steps_cap: int | None = None, eval_cap: int | None = None, threads: int = 0):
-        from .training import Execution, resolve_device
-
-        device = resolve_device(self.device)
-        cuda = device.type == "cuda"
-        return Execution(
-            device=device,
-            deterministic=self.deterministic,
-            bf16=self.precision == "bf16" or (self.precision == "auto" and cuda),
-            channels_last=self.channels_last == "on" or (self.channels_last == "auto" and cuda),
-            compile=None if self.compile == "off" else self.compile,
-            optimizer_impl=self.optimizer_impl,
-            epoch_steps_cap=epoch_steps_cap,
-            eval_cap=eval_cap,
-            threads=threads or self.threads,
-        )
-
 
 class RunEntry(Strict):
     config: str
@@ -85,12 +69,8 @@ class Params(Strict):
 def load_params(path: Path) -> Params:
     if not path.is_file():
         raise CatalogError(f"{path} not found; run from the project root or pass --root")
-    text, data = _read_yaml(path)
-    return _validate(Params, data, text, path)
-
-
-def run_key(config: str, seed: int) -> str:
-    return f"{config}-s{seed}"
+    text, data = read_yaml(path)
+    return validate_yaml(Params, data, text, path)
 
 
 @dataclass
@@ -110,6 +90,10 @@ class Project:
     def data_root(self) -> Path:
         return self.root / "data"
 
+    def data_dir(self, dataset: str) -> Path:
+        """The prepared form of ``dataset`` (``repro fetch`` writes it)."""
+        return self.data_root / "prepared" / dataset
+
     @property
     def tables_dir(self) -> Path:
         return self.root / "paper_tables"
@@ -118,55 +102,13 @@ class Project:
     def runs_dir(self) -> Path:
         return self.root / "runs"
 
-    def run_dir(self, config: str, seed: int) -> Path:
-        return self.runs_dir / run_key(config, seed)
+    @property
+    def summary_path(self) -> Path:
+        """Mean headline metrics per configuration (``dvc metrics show``)."""
+        return self.root / "metrics" / "summary.json"
 
-    def execution(self):
-        """The execution settings of this profile (smoke: short epochs, small evaluation sets)."""
-        if self.profile != "smoke":
-            return self.params.train.execution()
-        s = self.params.smoke
-        return self.params.train.execution(s.eval_every, s.eval_images, s.threads)
-
-    def recipe(self, recipe: Recipe, dataset: str | None = None) -> Recipe:
-        """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape
-        (milestones and warm-up move to the same fraction of the shortened run; the learning rate
-        scales linearly with the batch and is capped at ``smoke.max_lr``)."""
-        if self.profile != "smoke":
-            return recipe
-        s = self.params.smoke
-        total = recipe.iterations or recipe.epochs
-        scale = s.iterations / total
-        milestones = sorted({max(1, round(m * scale)) for m in recipe.schedule.milestones})
-        warmup = recipe.schedule.warmup_iterations and max(1, round(recipe.schedule.warmup_iterations * scale))
-        schedule = recipe.schedule.model_copy(
-            update={"unit": "iteration", "milestones": milestones, "warmup_iterations": warmup}
-        )
-        window = recipe.best_window and (1, 1 + s.iterations // s.eval_every)
-        validation = recipe.validation
-        if validation.size or validation.train_size:  # absolute sizes → the same share of the fixture
-            from .data import DATASETS, read_manifest
-
-            official = DATASETS[dataset].train_images if dataset in DATASETS else 50_000
-            fixture = read_manifest(self.data_root / "prepared" / dataset)["splits"]["train"]["images"]
-
-            def scaled(n):
-                return n and max(1, round(n * fixture / official))
-
-            validation = validation.model_copy(
-                update={"size": scaled(validation.size), "train_size": scaled(validation.train_size)}
-            )
-        return recipe.model_copy(
-            update={
-                "iterations": s.iterations,
-                "epochs": None,
-                "batch_size": s.batch_size,
-                "lr": min(s.max_lr, recipe.lr * s.batch_size / recipe.batch_size),
-                "schedule": schedule,
-                "best_window": window,
-                "validation": validation,
-            }
-        )
+    def run(self, config: str, seed: int) -> RunDir:
+        return RunDir.of(self.runs_dir, config, seed)
 
 
 def project_root(explicit: Path | None = None) -> Path:

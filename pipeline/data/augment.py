@@ -5,7 +5,7 @@ and dtype (``augment_batch`` turns uint8 into float in [0, 1]). Random parameter
 ``gen`` (a CPU generator, so a CPU and a GPU run see the same draws) and moved to the images'
 device; the pixel work runs on that device in one batched call.
 
-Recipes (named presets in ``AUGMENTATIONS``):
+Recipes (each source's ``augment:`` in the catalog):
 - pad-and-crop + flip (Wang et al., the blog arms, BAM paper default): zero-pad 4, random 32×32
   crop, horizontal flip with p = 0.5.
 - ZAM: the above, then torchvision ``RandomRotation(15)`` (angle uniform in ±15°, nearest
@@ -49,14 +49,6 @@ class Augment:
     @property
     def affine(self) -> bool:
         return bool(self.rotation or self.shift or self.zoom)
-
-
-AUGMENTATIONS: dict[str, Augment] = {
-    "none": Augment(),
-    "crop-flip": Augment(crop_padding=4, hflip=True),
-    "zam": Augment(crop_padding=4, hflip=True, rotation=15),
-    "keras-jay4869": Augment(hflip=True, rotation=20, shift=0.2, zoom=0.2, fill="nearest", interpolation="bilinear"),
-}
 
 
 def _uniform(n: int, gen: torch.Generator, device) -> Tensor:
