@@ -1,0 +1,1 @@
+"""Reporting: verdicts on reproduced figures and claims (rendering will live here too)."""
