@@ -163,7 +163,8 @@ class CellVerdict:
     best_of: int | None = None  # best-of-runs figures: the source's number of runs
 
     def _se_at(self, n: np.ndarray) -> np.ndarray:
-        """Standard error of Δ̂ with n seeds of our own (the model behind ``seeds_needed``)."""
+        """Standard error of Δ̂ with n seeds of our own (the model behind ``seeds_needed``); for best-of-runs a
+        normal approximation of the pivot: our mean, σ̂'s error times eₘ, and the spread vₘ of one best of m."""
         if self.best_of is None:
             return self.sd / np.sqrt(n)
         e, v = max_of_normals(self.best_of)
@@ -211,6 +212,23 @@ class CellVerdict:
         return f"inconclusive: {self.reason}{need}"
 
 
+def _decide(
+    value: float, reported: float, ci90: tuple, ci95: tuple, p_tost: float, margin: float, alpha: float
+) -> dict:
+    """The three-way rule, given the (1 − 2α) and (1 − α) intervals of Δ and the TOST p-value."""
+    diff = value - reported
+    if p_tost < alpha:  # ⟺ ci90 inside ±margin
+        verdict, direction = "reproduced", None
+    elif (ci95[0] > 0 or ci95[1] < 0) and abs(diff) > margin:
+        verdict, direction = "differs", "above" if diff > 0 else "below"
+    else:
+        verdict, direction = "inconclusive", None
+    return dict(
+        verdict=verdict, direction=direction, value=value, reported=reported, delta=diff,
+        ci90=(float(ci90[0]), float(ci90[1])), ci95=(float(ci95[0]), float(ci95[1])), p_tost=float(p_tost),
+    )  # fmt: skip
+
+
 def _three_way(
     value: float,
     reported: float,
@@ -220,7 +238,7 @@ def _three_way(
     alpha: float,
     p_tost: float | None = None,
 ) -> dict:
-    """TOST (two one-sided tests at ±margin) and the 95% interval of Δ; t with ``df``, or z when df is None."""
+    """TOST (two one-sided tests at ±margin) and intervals of Δ; t with ``df``, or z when df is None."""
     args = () if df is None else (df,)
     dist = stats.norm if df is None else stats.t
     diff = value - reported
@@ -229,16 +247,7 @@ def _three_way(
     q90, q95 = dist.ppf([1 - alpha, 1 - alpha / 2], *args)
     ci90 = (diff - q90 * se, diff + q90 * se)
     ci95 = (diff - q95 * se, diff + q95 * se)
-    if p_tost < alpha:
-        verdict, direction = "reproduced", None
-    elif (ci95[0] > 0 or ci95[1] < 0) and abs(diff) > margin:
-        verdict, direction = "differs", "above" if diff > 0 else "below"
-    else:
-        verdict, direction = "inconclusive", None
-    return dict(
-        verdict=verdict, direction=direction, value=value, reported=reported, delta=diff,
-        ci90=ci90, ci95=ci95, p_tost=float(p_tost),
-    )  # fmt: skip
+    return _decide(value, reported, ci90, ci95, p_tost, margin, alpha)
 
 
 def _spread(
@@ -299,6 +308,19 @@ def cell_verdict(
     return CellVerdict(**fields, margin=margin, n=n, sd=sd, df=df, basis=basis, alpha=alpha)
 
 
+PIVOT_DRAWS = 200_000  # Monte Carlo draws of the best-of-runs pivot (fixed seed): quantile error ≈ 0.01 sd
+
+
+@lru_cache(maxsize=128)
+def _best_of_pivot(m: int, n: int, df: float | None) -> np.ndarray:
+    """Sorted draws of Q = (max of m N(0, 1) − mean of n N(0, 1)) / S with S² ~ χ²(df)/df (S = 1 if df is None)."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((PIVOT_DRAWS, m)).max(axis=1) - rng.standard_normal(PIVOT_DRAWS) / math.sqrt(n)
+    if df is not None:
+        q /= np.sqrt(rng.chisquare(df, PIVOT_DRAWS) / df)
+    return np.sort(q)
+
+
 def best_of_runs_verdict(
     values: Sequence[float],
     reported: float,
@@ -310,28 +332,33 @@ def best_of_runs_verdict(
 ) -> CellVerdict:
     """Three-way verdict on a figure the source printed as the best (max) of its ``n_source`` runs.
 
-    Rule: runs are modelled as N(μ, σ²), with μ and σ from our seeds (σ as in ``cell_verdict``: own sd floored,
-    pooled or floor for a single run). The best of m = ``n_source`` runs is then μ + σ·Z₍ₘ₎, where Z₍ₘ₎, the
-    maximum of m standard normals, has mean eₘ and sd vₘ (``max_of_normals``). Our value is the expected best,
-    μ̂ + eₘ·σ̂, and Δ = that − reported has variance σ²·(1/n + eₘ²/(2·df) + vₘ²): our mean, the error of σ̂
-    (scaled by eₘ), and the spread of the source's single best-of-m draw, which no number of our seeds removes.
-    The three-way rule of ``cell_verdict`` then applies with t intervals on df (z when σ is the known floor).
-    Unlike comparing our own max, this works for any number of our seeds.
+    Rule: every run, ours and the source's, is N(μ, σ²), the source's runs shifted by −θ (θ = our mean − theirs,
+    which is also our expected best of m minus theirs). With our mean x̄ and sd s (as in ``cell_verdict``: own sd
+    floored, pooled or the floor for a single run) the quantity (reported + θ − x̄)/s is a pivot: it has the law of
+    Q = (max of m N(0,1) − mean of n N(0,1)) / S, S² ~ χ²(df)/df, free of μ and σ (drawn by ``_best_of_pivot``).
+    Hence exact intervals θ ∈ x̄ − reported + s·[Q_lo, Q_hi], an exact TOST on θ at ±δ, and the rule of
+    ``cell_verdict`` on them. ``value`` is x̄ + s·median(Q), our typical best of m (Δ is then median-unbiased).
+    The source's single best-of-m draw keeps the intervals wide however many seeds we run.
     """
     values = [float(v) for v in values]
     if not values:
         raise ValueError("no values")
     if n_source < 1:
         raise ValueError("n_source must be ≥ 1")
-    e, v = max_of_normals(n_source)
     sd, df, basis, _ = _spread(values, pooled, floor_sd)
     basis = f"{basis}; best of {n_source} as the max of normal draws"
     if sd is None:
         return _no_spread(values, reported, margin, alpha, basis, value=max(values), best_of=n_source)
-    n = len(values)
-    sd_error = 0.0 if df is None else e * e / (2 * df)  # var(σ̂)/σ² ≈ 1/(2 df)
-    se = sd * math.sqrt(1 / n + sd_error + v * v)
-    fields = _three_way(statistics.fmean(values) + e * sd, reported, se, df, margin, alpha)
+    n, mean = len(values), statistics.fmean(values)
+    q = _best_of_pivot(n_source, n, df)
+    probs = np.array([alpha, alpha / 2, 0.5, 1 - alpha / 2, 1 - alpha])
+    lo90, lo95, med, hi95, hi90 = q[np.rint(probs * (q.size - 1)).astype(int)]  # q is sorted
+    base = mean - reported  # θ = base + s·Q
+    below = np.searchsorted(q, (reported - margin - mean) / sd) / q.size  # p of H0: θ ≤ −δ
+    above = 1 - np.searchsorted(q, (reported + margin - mean) / sd) / q.size  # p of H0: θ ≥ δ
+    ci90 = (base + sd * lo90, base + sd * hi90)
+    ci95 = (base + sd * lo95, base + sd * hi95)
+    fields = _decide(mean + sd * med, reported, ci90, ci95, max(below, above), margin, alpha)
     return CellVerdict(**fields, margin=margin, n=n, sd=sd, df=df, basis=basis, alpha=alpha, best_of=n_source)
 
 
