@@ -379,8 +379,14 @@ class ClaimVerdict:
     g_ci95: tuple[float, float] | None  # approximate (normal, large-sample variance)
     n_better: int
     n_worse: int
-    seeds_for_80_power: int | None  # seeds per arm for 80% power of the one-sided test at the reference effect
+    effect_size: float | None  # the reference effect (reported, else observed) over the pooled sd of the arms
     basis: str
+    alpha: float = ALPHA
+
+    @cached_property
+    def seeds_for_80_power(self) -> int | None:
+        """Seeds per arm for 80% power of the one-sided test at ``effect_size`` (see ``seeds_for_power``)."""
+        return None if self.effect_size is None else seeds_for_power(self.effect_size, self.alpha, power=0.8)
 
     def text(self) -> str:
         """A short phrase for the claims page."""
@@ -421,7 +427,7 @@ def claim_verdict(
         ci = two.confidence_interval(1 - alpha)
         ci95 = (float(ci.low), float(ci.high))
         p = float(stats.ttest_ind(b, w, equal_var=False, alternative="greater").pvalue)
-        p_rev = float(stats.ttest_ind(b, w, equal_var=False, alternative="less").pvalue)
+        p_rev = 1 - p  # the "less" p-value of a continuous t statistic
         smd, var = effectsize_smd(b.mean(), b.std(ddof=1), nb, w.mean(), w.std(ddof=1), nw)
         g, half = float(smd), float(stats.norm.ppf(1 - alpha / 2) * math.sqrt(var))
         g_ci = (g - half, g + half)
@@ -438,7 +444,7 @@ def claim_verdict(
         basis = f"pooled seed-to-seed sd of {pooled.groups} configurations (n={nb}, {nw})"
     else:
         reason = "n too small (single runs, no pooled sd)" if min(nb, nw) < 2 else "no spread (identical seeds)"
-        return ClaimVerdict("inconclusive", reason, advantage, None, None, None, None, None, nb, nw, None, "none")
+        return ClaimVerdict("inconclusive", reason, advantage, None, None, None, None, None, nb, nw, None, "no spread")
     if p < alpha:
         verdict, reason = "supported", None
     elif p_rev < alpha:
@@ -446,9 +452,7 @@ def claim_verdict(
     else:
         verdict, reason = "inconclusive", "difference within the noise"
     effect = advantage if reported_effect is None else reported_effect
-    return ClaimVerdict(
-        verdict, reason, advantage, ci95, p, p_rev, g, g_ci, nb, nw, seeds_for_power(effect / sd, alpha), basis
-    )
+    return ClaimVerdict(verdict, reason, advantage, ci95, p, p_rev, g, g_ci, nb, nw, effect / sd, basis, alpha)
 
 
 def seeds_for_power(effect_size: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
