@@ -550,7 +550,7 @@ def schedule_of(run: Run, recipe: Recipe | None = None) -> dict:
         train = official - val
     else:
         train, val = official, 0
-    epoch_steps = math.ceil(train / recipe.batch_size)  # DeviceLoader keeps the last partial batch
+    epoch_steps = (train // recipe.batch_size) if recipe.drop_last else math.ceil(train / recipe.batch_size)
     steps = recipe.iterations or recipe.epochs * epoch_steps
     epochs = math.ceil(steps / epoch_steps)
     test = TEST_IMAGES.get(run.dataset, 10_000)

@@ -131,6 +131,8 @@ def configuration_rows() -> list[dict]:
                 "seeds": list(range(run.runs)),
                 "requires": run.requires,
                 "reported": [r.model_dump() for r in run.reported],
+                "recipe": run.recipe.model_dump(),
+                "notes": run.notes,
             }
         )
     return rows

@@ -203,9 +203,15 @@ class ClaimResult:
 
 
 def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
+    """One result per (better, worse) pair of a trained claim; cited and cost claims in claim_kinds."""
+    from .claim_kinds import evaluate_other
+
     return [
-        ClaimResult(c, metric_values(runs, c.better, c.metric), metric_values(runs, c.worse, c.metric), profile)
+        ClaimResult(p, metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric), profile)
+        if c.kind == "trained" and not c.cited
+        else evaluate_other(source, c)
         for c in source.claims
+        for p in (c.pairs() if c.kind == "trained" and not c.cited else [c])
     ]
 
 
@@ -390,7 +396,8 @@ def render_all(
             "## Claims",
             "",
             f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}); "
-            "with single runs only the direction is reported.",
+            "with single runs only the direction is reported. A claim against several arms is one line per "
+            "arm; cost claims are counted on the built models (no training); cited claims have no verdict.",
             "",
             "| source | verdict | claim |",
             "|---|---|---|",

@@ -46,3 +46,24 @@ def model_cost(name: str, num_classes: int, input_size: int, **options) -> tuple
     with torch.device("meta"):
         model = create_model(name, num_classes, **options)
         return trainable_params(model), macs_per_image(model, input_size)
+
+
+def configuration_counts(dataset: str, name: str, **options) -> dict[str, int]:
+    """``params``, ``non_trainable_params`` (BN statistics) and ``macs`` of a catalog configuration's
+    model at its dataset's classes and image size (a dataset the pipeline cannot fetch, e.g.
+    ImageNet: the model's defaults), counted on the meta device."""
+    from ..data import DATASETS
+    from .registry import create_model, model_info
+
+    if dataset in DATASETS:
+        classes, size = DATASETS[dataset].num_classes, DATASETS[dataset].image_size
+    else:
+        info = model_info(name)
+        classes, size = info.default_classes, info.input_size
+    with torch.device("meta"):
+        model = create_model(name, classes, **options)
+        return {
+            "params": trainable_params(model),
+            "non_trainable_params": bn_running_stats(model),
+            "macs": macs_per_image(model, size),
+        }
