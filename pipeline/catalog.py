@@ -51,6 +51,9 @@ class Augmentation(Strict):
     zoom: float = Field(0.0, ge=0, lt=1)  # Keras zoom range: scale in [1-zoom, 1+zoom]
     fill: Literal["zeros", "nearest"] = "zeros"  # what rotation/shift/zoom fill with
     interpolation: Literal["nearest", "bilinear"] = "nearest"  # torchvision rotation: nearest; Keras: bilinear
+    # rotation/zoom centre, in pixels past the true centre (n-1)/2 along both axes; Keras <= 2.2
+    # (keras_preprocessing < 1.1, TF 1.x) used n/2 + 0.5, i.e. 1.0 (see pipeline/data/augment.py)
+    center_offset: float = Field(0.0, ge=-1, le=1)
 
 
 class Normalization(Strict):
@@ -92,7 +95,9 @@ class Recipe(Strict):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     weight_decay_scope: Literal["all", "classifier_weight"] = "all"  # Keras L2 on the Dense kernel only
+    adam_epsilon: PositiveFloat = 1e-8  # torch's default; Keras Adam uses 1e-7
     batch_size: PositiveInt = 128
+    drop_last: bool = False  # Keras fit: floor(n / batch) steps per epoch, the partial batch is dropped
     iterations: PositiveInt | None = None  # stop after this many optimiser steps ...
     epochs: PositiveInt | None = None  # ... or after this many epochs (the maximum, with early stopping)
     schedule: Schedule = Schedule()
@@ -127,16 +132,57 @@ class Reported(Strict):
     row: str
     column: str
     over_runs: Literal["mean", "max"] = "mean"  # "max": the source printed the best of its runs
+    hardware: str | None = None  # where the source measured it (e.g. "Tesla T4"); None = comparable here
+
+
+COST_METRICS = ("params", "non_trainable_params", "macs")
 
 
 class Claim(Strict):
-    """A comparison the source makes between two arms, tested with Welch's t-test over seeds."""
+    """A comparison the source makes between arms.
+
+    ``kind: trained`` (default): ``better`` against each of ``worse`` (one arm or several, e.g.
+    "the lowest of all"), tested with Welch's t-test over seeds. ``kind: cost``: a count of the
+    built models (``metric`` in COST_METRICS), no training: the ratio better/worse (or better /
+    ``reference``, a figure the source printed for an arm not built here) is checked against the
+    stated ``ratio`` within ``ratio_tolerance``. ``cited: true``: quoted without a verdict, with
+    ``why`` (e.g. it needs ImageNet)."""
 
     text: str  # the source's claim in one sentence
     better: str  # configuration expected to win
-    worse: str
+    worse: str | list[str] | None = None  # None only for cited claims and cost claims with a reference
     metric: str
     higher_is_better: bool = True
+    kind: Literal["trained", "cost"] = "trained"
+    cited: bool = False
+    why: str = ""
+    reference: float | None = None
+    ratio: float | None = Field(None, gt=0)
+    ratio_tolerance: float = Field(0.0, ge=0)
+
+    @property
+    def worse_arms(self) -> list[str]:
+        return [] if self.worse is None else [self.worse] if isinstance(self.worse, str) else list(self.worse)
+
+    def pairs(self) -> list[Claim]:
+        """One two-arm claim per ``worse`` arm (what the Welch test compares)."""
+        return [self.model_copy(update={"worse": w}) for w in self.worse_arms]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.cited:
+            if not self.why:
+                raise ValueError("a cited claim says why it has no verdict (why: ...)")
+        elif self.kind == "cost":
+            if self.metric not in COST_METRICS:
+                raise ValueError(f"a cost claim counts one of {', '.join(COST_METRICS)}, not {self.metric!r}")
+            if self.ratio is None or (self.reference is None) == (not self.worse_arms):
+                raise ValueError("a cost claim needs ratio and either worse (one arm) or reference")
+            if len(self.worse_arms) > 1:
+                raise ValueError("a cost claim compares one arm (worse) or a reference figure")
+        elif not self.worse_arms:
+            raise ValueError("a trained claim needs worse (one configuration or a list)")
+        return self
 
 
 class ConfigEntry(Strict):
@@ -187,7 +233,7 @@ class Source(Strict):
                 if row not in table.rows or any(c not in table.columns for c in cols):
                     raise ValueError(f"table {key}: cited cell {row}/{list(cols)} is not in its rows/columns")
         for claim in self.claims:
-            for arm in (claim.better, claim.worse):
+            for arm in (claim.better, *claim.worse_arms):
                 if arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
         return self

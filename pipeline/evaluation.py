@@ -17,7 +17,7 @@ import torch
 from .catalog import Configuration, Recipe
 from .data import read_manifest
 from .files import atomic_path
-from .models import collect_masks, create_model, has_masks, macs_per_image, trainable_params
+from .models import bn_running_stats, collect_masks, create_model, has_masks, macs_per_image, trainable_params
 from .rundir import EVAL_METRICS, MODEL, TRAIN_METRICS, CheckpointError, RunDir
 from .training import build_loaders, evaluate_split
 
@@ -134,6 +134,7 @@ def evaluate(
         "test_images": n,
         "per_class_acc_min": round(100.0 * float(per_class_accuracy(matrix).min()), 4),
         "params": trainable_params(model),
+        "non_trainable_params": bn_running_stats(model),  # BN moving mean + variance (Keras' "Non-trainable params")
         "macs": macs_per_image(model.cpu(), manifest["image_shape"][0]),
         "images_per_second": round(n / seconds, 1),
         # the source's own metrics, computed from the training history

@@ -45,6 +45,8 @@ def configuration_rows() -> list[dict]:
                 "seeds": list(range(c.n_seeds)),
                 "requires": c.requires,
                 "reported": [r.model_dump() for r in c.reported],
+                "recipe": c.recipe.model_dump(),
+                "notes": c.notes,
             }
         )
     return rows

@@ -89,9 +89,18 @@ def build_loaders(
         return normalizer(norm, split.x, device) if n.fit == "each_split" else fit_train
 
     eval_batch = max(recipe.batch_size, 256)
+    drop_last = recipe.drop_last and len(train.y) >= recipe.batch_size  # Keras: floor(n / batch) steps
     return Loaders(
         train=DeviceLoader(
-            train, recipe.batch_size, device, fit_train, augment_of(recipe), shuffle=True, seed=seed, shard=shard
+            train,
+            recipe.batch_size,
+            device,
+            fit_train,
+            augment_of(recipe),
+            shuffle=True,
+            seed=seed,
+            drop_last=drop_last,
+            shard=shard,
         ),
         val=None if val is None else DeviceLoader(val, eval_batch, device, norm_for(val)),
         test=DeviceLoader(test, eval_batch, device, norm_for(test)),
@@ -116,7 +125,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, impl: str | None = None) ->
     else:
         groups = [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
     if recipe.optimizer == "adam":
-        cls, options = torch.optim.Adam, {"lr": recipe.lr}
+        cls, options = torch.optim.Adam, {"lr": recipe.lr, "eps": recipe.adam_epsilon}
     else:
         cls, options = torch.optim.SGD, {"lr": recipe.lr, "momentum": recipe.momentum, "nesterov": recipe.nesterov}
     cuda = next(model.parameters()).device.type == "cuda"
@@ -299,6 +308,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> T
         if world > 1:
             dist.all_reduce(totals)
         loss_total, correct_total, seen = totals.tolist()  # the one host sync of the epoch
+        train_time = time.perf_counter() - t0  # training steps only (the sync above ends them)
         train_loss = loss_total / seen
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
@@ -312,8 +322,11 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> T
             row |= {"val_loss": round(val["loss"], 6), "val_acc": round(val["top1_acc"], 4)}
         test = evaluate_split(net, data.test, exe=exe)
         row |= {"test_loss": round(test["loss"], 6), "test_acc": round(test["top1_acc"], 4)}
-        elapsed += time.perf_counter() - t0
-        row["seconds"] = round(elapsed, 3)
+        epoch_time = time.perf_counter() - t0
+        elapsed += epoch_time
+        row["seconds"] = round(elapsed, 3)  # cumulative wall time, evaluation included
+        row["epoch_train_seconds"] = round(train_time, 3)  # this epoch's training steps only
+        row["epoch_eval_seconds"] = round(epoch_time - train_time, 3)  # this epoch's validation + test passes
         epoch += 1
         history.append(row)
         if data.val is not None:
@@ -350,6 +363,22 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> T
     return TrainResult(metrics, history, model)
 
 
+def epoch_time_metrics(history: list[dict]) -> dict:
+    """Training and evaluation time per epoch, kept apart (rows of checkpoints written before these
+    keys existed have neither: then nothing is returned)."""
+    train = [r["epoch_train_seconds"] for r in history if "epoch_train_seconds" in r]
+    evals = [r["epoch_eval_seconds"] for r in history if "epoch_eval_seconds" in r]
+    if len(train) != len(history) or not train:
+        return {}
+    later = train[1:] or train  # Columbia's "average time to run one epoch (excluding first epoch)"
+    return {
+        "train_seconds_per_epoch": round(statistics.fmean(train), 3),  # mean, training steps only
+        "train_seconds_per_epoch_excl_first": round(statistics.fmean(later), 3),
+        "eval_seconds_per_epoch": round(statistics.fmean(evals), 3),
+        "training_only_seconds": round(sum(train), 3),  # all epochs, evaluation excluded
+    }
+
+
 def summarize(run, recipe, seed, history, info, model, device, stopped_early) -> dict:
     """The run's metrics: final and best-over-epochs accuracies, the source's window, cost, data facts."""
     best = max(history, key=lambda r: r["test_acc"])
@@ -369,7 +398,8 @@ def summarize(run, recipe, seed, history, info, model, device, stopped_early) ->
         "final_train_error": round(100 - history[-1]["train_acc"], 4),
         "min_test_loss": min(r["test_loss"] for r in history),
         "train_seconds": round(history[-1]["seconds"], 3),
-        "seconds_per_epoch": round(statistics.median(epoch_times), 3),
+        "seconds_per_epoch": round(statistics.median(epoch_times), 3),  # median over epochs, evaluation included
+        **epoch_time_metrics(history),
         "params": trainable_params(model),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

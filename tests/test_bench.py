@@ -66,8 +66,8 @@ def test_peak_table():
 def test_schedule_counts_steps_epochs_and_eval_images():
     s = schedule_of(get_configuration("zam-mobilenet"))  # 199 epochs, batch 128, CIFAR-100
     assert (s["epoch_steps"], s["steps"], s["epochs"], s["eval_images_per_epoch"]) == (391, 199 * 391, 199, 10_000)
-    s = schedule_of(get_configuration(CHEAP))  # 160k iterations, batch 64
-    assert (s["epoch_steps"], s["steps"], s["epochs"]) == (782, 160_000, 205)
+    s = schedule_of(get_configuration(CHEAP))  # 160k iterations, batch 64, 781 full batches per epoch
+    assert (s["epoch_steps"], s["steps"], s["epochs"]) == (781, 160_000, 205)  # drop_last: Caffe-like full batches
     s = schedule_of(get_configuration("columbia-a56-c10-spatial-arl"))  # Keras subset validation
     assert s["train_images"] + s["val_images"] == 50_000 and s["val_images"] > 0
 

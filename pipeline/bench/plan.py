@@ -31,7 +31,7 @@ def schedule_of(run: Configuration, recipe: Recipe | None = None) -> dict:
     official = DATASETS[run.dataset].train_images if run.dataset in DATASETS else 50_000
     v = recipe.validation
     train, val = split_sizes(official, v.kind, size=v.size, fraction=v.fraction, train_size=v.train_size)
-    epoch_steps = math.ceil(train / recipe.batch_size)  # DeviceLoader keeps the last partial batch
+    epoch_steps = (train // recipe.batch_size) if recipe.drop_last else math.ceil(train / recipe.batch_size)
     steps = recipe.iterations or recipe.epochs * epoch_steps
     epochs = math.ceil(steps / epoch_steps)
     test = TEST_IMAGES.get(run.dataset, 10_000)

@@ -42,11 +42,21 @@ def macs_per_image(model: nn.Module, input_size: int, channels: int = 3) -> int:
 def model_cost(name: str, num_classes: int, input_size: int, **options) -> tuple[int, int]:
     """(trainable parameters, forward MACs per image) of a registered model, counted on the meta
     device: shapes only, no memory and no arithmetic, so even the ImageNet models take a second."""
+    counts = model_counts(name, num_classes, input_size, **options)
+    return counts["params"], counts["macs"]
+
+
+def model_counts(name: str, num_classes: int, input_size: int, **options) -> dict[str, int]:
+    """``params``, ``non_trainable_params`` (BN statistics) and ``macs`` of a registered model (meta device)."""
     from .registry import create_model
 
     with torch.device("meta"):
         model = create_model(name, num_classes, **options)
-        return trainable_params(model), macs_per_image(model, input_size)
+        return {
+            "params": trainable_params(model),
+            "non_trainable_params": bn_running_stats(model),
+            "macs": macs_per_image(model, input_size),
+        }
 
 
 def _conv_backward_flop(

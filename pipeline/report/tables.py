@@ -19,6 +19,7 @@ from scipy import stats
 
 from ..catalog import Claim, Source, Table
 from ..files import write_json, write_text
+from .claim_kinds import evaluate_other
 from .results import Results
 
 TOLERANCE = 0.5  # points (of the reported unit): |delta| within this counts as reproduced
@@ -184,9 +185,14 @@ class ClaimResult:
 
 
 def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
+    """One result per (better, worse) pair of a trained claim; cited and cost claims in claim_kinds."""
+
     return [
-        ClaimResult(c, metric_values(runs, c.better, c.metric), metric_values(runs, c.worse, c.metric), profile)
+        ClaimResult(p, metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric), profile)
+        if c.kind == "trained" and not c.cited
+        else evaluate_other(source, c)
         for c in source.claims
+        for p in (c.pairs() if c.kind == "trained" and not c.cited else [c])
     ]
 
 
@@ -370,7 +376,8 @@ def render_all(
             "## Claims",
             "",
             f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}); "
-            "with single runs only the direction is reported.",
+            "with single runs only the direction is reported. A claim against several arms is one line per "
+            "arm; cost claims are counted on the built models (no training); cited claims have no verdict.",
             "",
             "| source | verdict | claim |",
             "|---|---|---|",
