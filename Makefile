@@ -11,7 +11,7 @@ help:
 	@echo "make repro  - dvc repro of the full pipeline (profile: full, real datasets, paper recipes)"
 	@echo "make demo   - the whole pipeline in the smoke profile, offline, in a copy (.demo/); tables in paper_tables/smoke/"
 	@echo "make test   - lint + test suite (what CI runs)"
-	@echo "make lint   - ruff check and format check of pipeline/, tests/, benchmarks/"
+	@echo "make lint   - ruff check and format check of pipeline/, tests/, benchmarks/; import contracts"
 	@echo "make ui     - MLflow UI on this project's tracking store"
 	@echo "make clean-demo - remove the demo copy (.demo/) and its tables (paper_tables/smoke/)"
 
@@ -25,11 +25,12 @@ repro: $(STAMP)
 	$(BIN)/dvc repro
 
 demo: $(STAMP)
-	$(BIN)/repro demo
+	$(BIN)/python -m pipeline.dev.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check pipeline tests benchmarks
 	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -q

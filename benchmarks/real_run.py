@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
-from pipeline.catalog import get_run
+from pipeline.catalog import get_configuration
 from pipeline.data import fetch
+from pipeline.execution import Execution
 from pipeline.files import write_json
+from pipeline.rundir import run_key
 from pipeline.settings import load_params
 from pipeline.training import train
 
@@ -38,7 +40,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    run = get_run(args.config)
+    run = get_configuration(args.config)
     if run.dataset != "cifar10":
         raise SystemExit(f"error: {run.name} trains on {run.dataset}; the JPEG copy stands in for cifar10 only")
     t0 = time.perf_counter()
@@ -48,11 +50,11 @@ def main() -> None:
     settings = load_params(Path("params.yaml")).train
     if args.compile is not None:
         settings = settings.model_copy(update={"compile": args.compile})
-    exe = settings.execution()
+    exe = Execution.from_settings(settings)
     recipe = run.recipe
     if args.iterations:
         recipe = recipe.model_copy(update={"iterations": args.iterations, "epochs": None})
-    out_dir = args.runs / f"{run.name}-s{args.seed}-jpeg"
+    out_dir = args.runs / f"{run_key(run.name, args.seed)}-jpeg"
     t0 = time.perf_counter()
     result = train(run, recipe, args.seed, data_dir, out_dir, exe, resume=False)
     wall_s = time.perf_counter() - t0

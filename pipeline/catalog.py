@@ -13,20 +13,12 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from .names import did_you_mean
+from .schema import CatalogError, Strict, line_of, read_yaml, validate_yaml
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "reproduce"
-
-
-class CatalogError(ValueError):
-    """A catalog file is malformed; the message names file, line and key."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Schedule(Strict):
@@ -59,6 +51,9 @@ class Augmentation(Strict):
     zoom: float = Field(0.0, ge=0, lt=1)  # Keras zoom range: scale in [1-zoom, 1+zoom]
     fill: Literal["zeros", "nearest"] = "zeros"  # what rotation/shift/zoom fill with
     interpolation: Literal["nearest", "bilinear"] = "nearest"  # torchvision rotation: nearest; Keras: bilinear
+    # rotation/zoom centre, in pixels past the true centre (n-1)/2 along both axes; Keras <= 2.2
+    # (keras_preprocessing < 1.1, TF 1.x) used n/2 + 0.5, i.e. 1.0 (see pipeline/data/augment.py)
+    center_offset: float = Field(0.0, ge=-1, le=1)
 
 
 class Normalization(Strict):
@@ -100,7 +95,9 @@ class Recipe(Strict):
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
     weight_decay_scope: Literal["all", "classifier_weight"] = "all"  # Keras L2 on the Dense kernel only
+    adam_epsilon: PositiveFloat = 1e-8  # torch's default; Keras Adam uses 1e-7
     batch_size: PositiveInt = 128
+    drop_last: bool = False  # Keras fit: floor(n / batch) steps per epoch, the partial batch is dropped
     iterations: PositiveInt | None = None  # stop after this many optimiser steps ...
     epochs: PositiveInt | None = None  # ... or after this many epochs (the maximum, with early stopping)
     schedule: Schedule = Schedule()
@@ -135,19 +132,62 @@ class Reported(Strict):
     row: str
     column: str
     over_runs: Literal["mean", "max"] = "mean"  # "max": the source printed the best of its runs
+    hardware: str | None = None  # where the source measured it (e.g. "Tesla T4"); None = comparable here
+
+
+COST_METRICS = ("params", "non_trainable_params", "macs")
 
 
 class Claim(Strict):
-    """A comparison the source makes between two arms, tested with Welch's t-test over seeds."""
+    """A comparison the source makes between arms.
+
+    ``kind: trained`` (default): ``better`` against each of ``worse`` (one arm or several, e.g.
+    "the lowest of all"), tested with Welch's t-test over seeds. ``kind: cost``: a count of the
+    built models (``metric`` in COST_METRICS), no training: the ratio better/worse (or better /
+    ``reference``, a figure the source printed for an arm not built here) is checked against the
+    stated ``ratio`` within ``ratio_tolerance``. ``cited: true``: quoted without a verdict, with
+    ``why`` (e.g. it needs ImageNet)."""
 
     text: str  # the source's claim in one sentence
     better: str  # configuration expected to win
-    worse: str
+    worse: str | list[str] | None = None  # None only for cited claims and cost claims with a reference
     metric: str
     higher_is_better: bool = True
+    kind: Literal["trained", "cost"] = "trained"
+    cited: bool = False
+    why: str = ""
+    reference: float | None = None
+    ratio: float | None = Field(None, gt=0)
+    ratio_tolerance: float = Field(0.0, ge=0)
+
+    @property
+    def worse_arms(self) -> list[str]:
+        return [] if self.worse is None else [self.worse] if isinstance(self.worse, str) else list(self.worse)
+
+    def pairs(self) -> list[Claim]:
+        """One two-arm claim per ``worse`` arm (what the Welch test compares)."""
+        return [self.model_copy(update={"worse": w}) for w in self.worse_arms]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.cited:
+            if not self.why:
+                raise ValueError("a cited claim says why it has no verdict (why: ...)")
+        elif self.kind == "cost":
+            if self.metric not in COST_METRICS:
+                raise ValueError(f"a cost claim counts one of {', '.join(COST_METRICS)}, not {self.metric!r}")
+            if self.ratio is None or (self.reference is None) == (not self.worse_arms):
+                raise ValueError("a cost claim needs ratio and either worse (one arm) or reference")
+            if len(self.worse_arms) > 1:
+                raise ValueError("a cost claim compares one arm (worse) or a reference figure")
+        elif not self.worse_arms:
+            raise ValueError("a trained claim needs worse (one configuration or a list)")
+        return self
 
 
-class Configuration(Strict):
+class ConfigEntry(Strict):
+    """One configuration as the catalog file writes it (recipe overrides not yet merged)."""
+
     dataset: str
     model: str
     model_options: dict = {}
@@ -162,6 +202,7 @@ class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
+    figure: Literal["arl-vs-nal", "label-noise", "strip"] | None = None  # the figure this table gets
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
     notes: str = ""
 
@@ -172,11 +213,11 @@ class Source(Strict):
     citation: str
     url: str = ""
     recipe: dict = {}
-    configurations: dict[str, Configuration]  # keyed by the configuration's unique name
+    configurations: dict[str, ConfigEntry]  # keyed by the configuration's unique name
     tables: dict[str, Table] = {}
     claims: list[Claim] = []
 
-    def configurations_in(self, table: str) -> dict[str, Configuration]:
+    def configurations_in(self, table: str) -> dict[str, ConfigEntry]:
         """The configurations with a reported figure in ``table``."""
         return {n: c for n, c in self.configurations.items() if any(r.table == table for r in c.reported)}
 
@@ -192,14 +233,16 @@ class Source(Strict):
                 if row not in table.rows or any(c not in table.columns for c in cols):
                     raise ValueError(f"table {key}: cited cell {row}/{list(cols)} is not in its rows/columns")
         for claim in self.claims:
-            for arm in (claim.better, claim.worse):
+            for arm in (claim.better, *claim.worse_arms):
                 if arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
         return self
 
 
-class Run(Strict):
-    """A resolved configuration: the catalog entry with its recipe merged and checked."""
+class Configuration(Strict):
+    """A resolved configuration: the catalog entry with its recipe merged and checked. One
+    (configuration, seed) pair is a *run* (its folder: ``rundir.RunDir``); one stage execution
+    logged to MLflow is a *stage run* (``tracking.StageRun``)."""
 
     name: str
     source: str
@@ -207,13 +250,13 @@ class Run(Strict):
     model: str
     model_options: dict
     recipe: Recipe
-    runs: int
+    n_seeds: int  # seeds trained: the number of runs the source reports over
     reported: list[Reported]
     notes: str
     requires: str | None = None
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "runs", "requires"}), sort_keys=True)
+        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "n_seeds", "requires"}), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -225,56 +268,13 @@ def merge_recipe(base: dict, override: dict) -> dict:
     return merged
 
 
-def _load_yaml(text: str):
-    """Parse with LibYAML when available (the catalog is read by every stage)."""
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def _read_yaml(path: Path) -> tuple[str, object]:
-    """The text of ``path`` and its parsed YAML; a syntax error is a CatalogError naming the line."""
-    text = path.read_text()
-    try:
-        return text, _load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 0
-        raise CatalogError(f"{path}:{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-
-
-def _line_of(text: str, loc: tuple) -> int:
-    """Best line (1-based) for a pydantic error location in a YAML text (composed only on errors)."""
-    node = yaml.compose(text)
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == key), None)
-            if nxt is None:
-                break
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            break
-    return node.start_mark.line + 1
-
-
-def _validate(model, data: dict, text: str, path: Path):
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise CatalogError(f"{path}:{_line_of(text, err['loc'])}: {key}: {err['msg']}") from None
-
-
 def load_source(path: Path) -> Source:
-    text, data = _read_yaml(path)
+    text, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
-    source = _validate(Source, data, text, path)
+    source = validate_yaml(Source, data, text, path)
     if source.id != path.stem:
-        raise CatalogError(
-            f"{path}:{_line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}"
-        )
+        raise CatalogError(f"{path}:{line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}")
     for name, cfg in source.configurations.items():
         try:
             Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe))
@@ -283,7 +283,7 @@ def load_source(path: Path) -> Source:
             loc = err["loc"]
             where = ("configurations", name, "recipe", *loc) if _overrides(cfg.recipe, loc) else ("recipe", *loc)
             key = ".".join(("configurations", name, "recipe", *map(str, loc)))
-            raise CatalogError(f"{path}:{_line_of(text, where)}: {key}: {err['msg']}") from None
+            raise CatalogError(f"{path}:{line_of(text, where)}: {key}: {err['msg']}") from None
     return source
 
 
@@ -305,10 +305,10 @@ def check_references(source: Source, path: Path) -> None:
     for name, cfg in source.configurations.items():
         if cfg.model not in models:
             hint = did_you_mean(cfg.model, models)
-            line = _line_of(path.read_text(), ("configurations", name, "model"))
+            line = line_of(path.read_text(), ("configurations", name, "model"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.model: unknown model {cfg.model!r}.{hint}")
         if cfg.dataset not in DATASETS and not cfg.requires:  # e.g. ImageNet: listed, never fetched
-            line = _line_of(path.read_text(), ("configurations", name, "dataset"))
+            line = line_of(path.read_text(), ("configurations", name, "dataset"))
             raise CatalogError(f"{path}:{line}: configurations.{name}.dataset: unknown dataset {cfg.dataset!r}")
 
 
@@ -333,28 +333,28 @@ def _load_catalog(directory: Path) -> dict[str, Source]:
     return sources
 
 
-def all_runs(directory: Path = CATALOG_DIR) -> dict[str, Run]:
-    runs = {}
+def all_configurations(directory: Path = CATALOG_DIR) -> dict[str, Configuration]:
+    configs = {}
     for source in load_catalog(directory).values():
         for name, cfg in source.configurations.items():
-            runs[name] = Run(
+            configs[name] = Configuration(
                 name=name,
                 source=source.id,
                 dataset=cfg.dataset,
                 model=cfg.model,
                 model_options=cfg.model_options,
                 recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
-                runs=cfg.runs,
+                n_seeds=cfg.runs,
                 reported=cfg.reported,
                 notes=cfg.notes,
                 requires=cfg.requires,
             )
-    return runs
+    return configs
 
 
-def get_run(name: str, directory: Path = CATALOG_DIR) -> Run:
-    runs = all_runs(directory)
-    if name not in runs:
-        hint = did_you_mean(name, runs)
+def get_configuration(name: str, directory: Path = CATALOG_DIR) -> Configuration:
+    configs = all_configurations(directory)
+    if name not in configs:
+        hint = did_you_mean(name, configs)
         raise CatalogError(f"unknown configuration {name!r}.{hint} Run `repro list` for valid names.")
-    return runs[name]
+    return configs[name]

@@ -8,48 +8,32 @@ residual-attention models, the soft masks of a few test images for the mask figu
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .catalog import Recipe, Run
+from .catalog import Configuration, Recipe
 from .data import read_manifest
-from .files import atomic_path, write_json
-from .models import create_model, macs_per_image, trainable_params
-from .training import METRICS, MODEL, build_loaders, evaluate_split
+from .files import atomic_path
+from .models import bn_running_stats, collect_masks, create_model, has_masks, macs_per_image, trainable_params
+from .rundir import EVAL_METRICS, MODEL, TRAIN_METRICS, CheckpointError, RunDir
+from .training import build_loaders, evaluate_split
 
-EVAL, ANALYSIS = "eval.json", "analysis"
 MASK_IMAGES = 4  # test images whose attention masks are kept for the figures
 
 
-class CheckpointError(RuntimeError):
-    pass
-
-
-def load_weights(run: Run, path: Path, num_classes: int, device: torch.device) -> torch.nn.Module:
-    """Rebuild the model and load weights, refusing weights from another configuration."""
-    if not path.is_file():
-        raise CheckpointError(f"no weights at {path}; run `repro train {run.name}` first")
+def load_weights(config: Configuration, run: RunDir, num_classes: int, device: torch.device) -> torch.nn.Module:
+    """Rebuild the model and load the run's final weights, refusing weights from another configuration."""
+    state = run.load_weights(config.config_hash(), device)
+    model = create_model(config.model, num_classes, **config.model_options).to(device)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path} is not a readable weights file ({exc}); retrain with `repro train {run.name}`"
-        ) from None
-    if not isinstance(state, dict) or state.get("config") != run.name or state.get("config_hash") != run.config_hash():
-        found = state if isinstance(state, dict) else {}
-        raise CheckpointError(
-            f"{path} holds weights of {found.get('config')!r} (hash {found.get('config_hash')}), "
-            f"not of {run.name!r} (hash {run.config_hash()}); retrain with `repro train {run.name}`"
-        )
-    model = create_model(run.model, num_classes, **run.model_options).to(device)
-    try:
-        model.load_state_dict(state["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit {run.model} ({str(exc).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{run.file(MODEL)}: weights do not fit {config.model} ({str(exc).splitlines()[0]})"
+        ) from None
     return model
 
 
@@ -95,8 +79,6 @@ def write_analysis(out: Path, classes: list[str], matrix: np.ndarray) -> None:
 def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
     """Run ``collect_masks`` on ``normalized_batch`` (eval mode) and save the images with the
     channel-mean mask of every attention module: ``images`` (N,H,W,3 uint8), ``mask_00``… (N,h,w)."""
-    from .models.residual_attention import collect_masks  # the producer side of figures.attention_masks
-
     images = np.asarray(images_uint8_nhwc.cpu() if hasattr(images_uint8_nhwc, "cpu") else images_uint8_nhwc)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[0] != normalized_batch.shape[0]:
         raise ValueError(
@@ -120,34 +102,30 @@ def save_masks(model, images_uint8_nhwc, normalized_batch, path: Path) -> Path:
     return path
 
 
-def has_masks(model: torch.nn.Module) -> bool:
-    """Whether the model has Residual Attention mask branches (whose masks the figures show)."""
-    from .models.residual_attention import MaskBranch
-
-    return any(isinstance(m, MaskBranch) for m in model.modules())
-
-
 def evaluate(
-    run: Run, recipe: Recipe, run_dir: Path, data_dir: Path, device: torch.device, eval_cap: int | None = None
+    config: Configuration,
+    recipe: Recipe,
+    run: RunDir,
+    data_dir: Path,
+    device: torch.device,
+    eval_cap: int | None = None,
 ) -> dict:
     manifest = read_manifest(data_dir)
     data = build_loaders(recipe, data_dir, device, seed=0, eval_cap=eval_cap)
-    model = load_weights(run, run_dir / MODEL, data.num_classes, device)
+    model = load_weights(config, run, data.num_classes, device)
     t0 = time.perf_counter()
     scores = evaluate_split(model, data.test)  # fp32, NCHW; returns host numbers, so the device is done
     seconds = time.perf_counter() - t0
     matrix = confusion(model, data.test, data.num_classes)
-    write_analysis(run_dir / ANALYSIS, manifest["classes"], matrix)
+    write_analysis(run.analysis, manifest["classes"], matrix)
     if has_masks(model):
         x, _ = next(iter(data.test))
         images = data.test.x[:MASK_IMAGES].permute(0, 2, 3, 1).cpu().numpy()
-        save_masks(model, images, x[:MASK_IMAGES], run_dir / ANALYSIS / "masks.npz")
-    trained = {}
-    if (run_dir / METRICS).is_file():
-        trained = json.loads((run_dir / METRICS).read_text())
+        save_masks(model, images, x[:MASK_IMAGES], run.masks)
+    trained = run.read_metrics(TRAIN_METRICS)
     n = len(data.test.y)
     metrics = {
-        "config": run.name,
+        "config": config.name,
         "top1_acc": round(scores["top1_acc"], 4),
         "top1_error": round(100.0 - scores["top1_acc"], 4),
         "top5_acc": round(scores["top5_acc"], 4),
@@ -156,10 +134,11 @@ def evaluate(
         "test_images": n,
         "per_class_acc_min": round(100.0 * float(per_class_accuracy(matrix).min()), 4),
         "params": trainable_params(model),
+        "non_trainable_params": bn_running_stats(model),  # BN moving mean + variance (Keras' "Non-trainable params")
         "macs": macs_per_image(model.cpu(), manifest["image_shape"][0]),
         "images_per_second": round(n / seconds, 1),
         # the source's own metrics, computed from the training history
         **{k: trained[k] for k in ("best_test_acc", "best_window_test_acc", "best_val_acc") if k in trained},
     }
-    write_json(metrics, run_dir / EVAL)
+    run.write_metrics(EVAL_METRICS, metrics)
     return metrics

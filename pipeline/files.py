@@ -1,7 +1,7 @@
 """Atomic file writes: a temporary file beside the target, renamed over it once complete.
 
 A crash, Ctrl-C or a full disk never leaves a torn file, and the previous version survives until
-the new one is whole. (No torch import: tables, stages and figures use these too.)
+the new one is whole; a folder is built in a temporary sibling and renamed into place.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,3 +35,19 @@ def write_text(path: Path, text: str) -> None:
 
 def write_json(obj: dict, path: Path) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces ``target``, on failure it vanishes."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)  # mkdtemp makes it owner-only
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -67,9 +67,6 @@ class StageRun:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self._call("log_artifact", str(path), artifact_path)
 
-    def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
-        self._call("log_artifacts", str(path), artifact_path)
-
     def log_dict(self, obj: dict, name: str) -> None:
         self._call("log_dict", obj, name)
 
@@ -78,6 +75,20 @@ class StageRun:
 
     def log_input(self, dataset, context: str) -> None:
         self._call("log_input", dataset, context=context)
+
+    def log_model(self, model, input_size: int) -> None:
+        """The trained model (pickle flavour: torch.export is slow for these CNNs)."""
+        if self.mlflow is None:
+            return
+        import torch
+
+        example = torch.zeros(1, 3, input_size, input_size).numpy()
+        try:
+            self.mlflow.pytorch.log_model(
+                model.cpu().eval(), name="model", serialization_format="pickle", input_example=example
+            )
+        except Exception as exc:  # tracking never stops a stage
+            _warn(f"could not log the model ({exc})")
 
 
 @contextlib.contextmanager

@@ -3,108 +3,36 @@
 Reads like airbench: build data, model and optimiser from the recipe, step through the schedule,
 evaluate at each epoch end (validation for selection and early stopping where the source had a
 validation split; the test split only for the curves), checkpoint atomically, and write the
-history, final weights and a metrics file. Execution options (device, precision, channels_last,
-compile mode, optimiser implementation) change speed, never the recipe.
+history, final weights and a metrics file into the run folder (``rundir.py``). Execution options
+(``execution.py``) change speed, never the recipe.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 import os
-import random
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .catalog import Recipe, Run
+from .catalog import Configuration, Recipe
 from .data import corrupt_labels, load_split, read_manifest, split_validation
 from .data.augment import Augment
 from .data.loader import DeviceLoader, Normalize, normalizer
-from .files import atomic_path, write_json
+from .errors import TrainingDiverged
+from .execution import Execution, autocast, distributed, maybe_compile, seed_everything, to_format
 from .models import create_model, trainable_params
 from .progress import EpochReporter
-
-CHECKPOINT, MODEL, HISTORY, METRICS = "checkpoint.pt", "model.pt", "history.csv", "train.json"
-
-
-# --------------------------------------------------------------------------- execution options
-@dataclass(frozen=True)
-class Execution:
-    """How a recipe is executed; none of these change the recipe."""
-
-    device: torch.device = torch.device("cpu")
-    deterministic: bool = True  # bitwise-repeatable on CPU; CUDA interpolate backward stays nondeterministic
-    bf16: bool = False  # autocast matmuls/convs to bfloat16 (no GradScaler needed)
-    channels_last: bool = False  # NHWC memory format for convolutions
-    compile: str | None = None  # torch.compile mode: default | reduce-overhead | max-autotune; None = eager
-    optimizer_impl: str | None = "auto"  # auto | foreach | fused | loop; None = torch's default (eager baseline)
-    epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
-    eval_cap: int | None = None  # smoke profile: evaluate on the first N validation/test images only
-    threads: int = 0  # CPU threads for torch; 0 = torch's default
-
-    def apply(self) -> None:
-        """Process-wide settings (thread count)."""
-        if self.threads:
-            torch.set_num_threads(self.threads)
-
-    @property
-    def cuda_graphs(self) -> bool:
-        """reduce-overhead on CUDA: each step replays CUDA graphs and must be marked."""
-        return self.compile == "reduce-overhead" and self.device.type == "cuda"
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    if deterministic and device.type == "cuda":  # CPU kernels used here are deterministic already
-        torch.use_deterministic_algorithms(True, warn_only=True)  # (the call costs ~1.5 s of imports)
-        torch.backends.cudnn.benchmark = False
-
-
-def distributed(device: torch.device) -> tuple[int, int, torch.device]:
-    """(rank, world size, this rank's device) under torchrun; (0, 1, device) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, device
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), world, device
-
-
-def maybe_compile(model: nn.Module, mode: str | None) -> nn.Module:
-    """``torch.compile(model, mode=mode)``; the model itself for None/"off". Compilation happens at the
-    first call: dynamo's ``suppress_errors`` makes a backend failure there run that frame eagerly."""
-    if mode in (None, "off"):
-        return model
-    import torch._dynamo  # lazy: ~1.6 s of imports, only when compiling
-
-    torch._dynamo.config.suppress_errors = True  # a failing compile at the first step falls back to eager
-    try:
-        return torch.compile(model, mode=mode)
-    except Exception as exc:  # unsupported platform or Python, bad mode, ...
-        print(f"warning: torch.compile unavailable ({exc}); running eager", file=sys.stderr, flush=True)
-        return model
+from .rundir import TRAIN_METRICS, Checkpoint, RunDir
 
 
 # --------------------------------------------------------------------------- data
@@ -161,9 +89,18 @@ def build_loaders(
         return normalizer(norm, split.x, device) if n.fit == "each_split" else fit_train
 
     eval_batch = max(recipe.batch_size, 256)
+    drop_last = recipe.drop_last and len(train.y) >= recipe.batch_size  # Keras: floor(n / batch) steps
     return Loaders(
         train=DeviceLoader(
-            train, recipe.batch_size, device, fit_train, augment_of(recipe), shuffle=True, seed=seed, shard=shard
+            train,
+            recipe.batch_size,
+            device,
+            fit_train,
+            augment_of(recipe),
+            shuffle=True,
+            seed=seed,
+            drop_last=drop_last,
+            shard=shard,
         ),
         val=None if val is None else DeviceLoader(val, eval_batch, device, norm_for(val)),
         test=DeviceLoader(test, eval_batch, device, norm_for(test)),
@@ -188,7 +125,7 @@ def make_optimizer(model: nn.Module, recipe: Recipe, impl: str | None = None) ->
     else:
         groups = [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
     if recipe.optimizer == "adam":
-        cls, options = torch.optim.Adam, {"lr": recipe.lr}
+        cls, options = torch.optim.Adam, {"lr": recipe.lr, "eps": recipe.adam_epsilon}
     else:
         cls, options = torch.optim.SGD, {"lr": recipe.lr, "momentum": recipe.momentum, "nesterov": recipe.nesterov}
     cuda = next(model.parameters()).device.type == "cuda"
@@ -291,53 +228,6 @@ def evaluate_split(model: nn.Module, loader: DeviceLoader, topk=(1, 5), exe: Exe
     return {"loss": loss.item() / n, **{f"top{k}_acc": 100.0 * v / n for k, v in zip(topk, values, strict=True)}}
 
 
-def autocast(exe: Execution | None):
-    if exe is None or not exe.bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(exe.device.type, dtype=torch.bfloat16)
-
-
-def to_format(x: torch.Tensor, exe: Execution | None) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if exe is not None and exe.channels_last else x
-
-
-# --------------------------------------------------------------------------- files
-def _atomic_save(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-class RunLockedError(RuntimeError):
-    pass
-
-
-@contextlib.contextmanager
-def run_lock(out_dir: Path):
-    """Refuse a second concurrent training of the same run directory (an advisory flock)."""
-    import fcntl
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLockedError(
-                f"{out_dir} is being trained by another process; wait for it or stop it first"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _write_history(rows: list[dict], path: Path) -> None:
-    fields = list(dict.fromkeys(k for row in rows for k in row)) or ["epoch"]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 # --------------------------------------------------------------------------- the loop
 @dataclass
 class TrainResult:
@@ -347,7 +237,7 @@ class TrainResult:
 
 
 def train(
-    run: Run,
+    config: Configuration,
     recipe: Recipe,
     seed: int,
     data_dir: Path,
@@ -356,50 +246,49 @@ def train(
     log_metrics=lambda metrics, step: None,
     resume: bool = True,
 ) -> TrainResult:
-    """Train ``run`` with ``recipe`` and ``seed``; write checkpoint, model, history and metrics."""
+    """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics."""
+    run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
-    with run_lock(out_dir) if rank == 0 else contextlib.nullcontext():
-        return _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume)
+    with run.lock() if rank == 0 else contextlib.nullcontext():
+        return _train(config, recipe, run, data_dir, exe, log_metrics, resume)
 
 
-def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> TrainResult:
+def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
         raise ValueError(f"batch {recipe.batch_size} does not split over {world} processes; use a divisor")
     lead = rank == 0  # only the first rank writes files, logs and checkpoints
-    out_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(seed, exe.deterministic, device)
-    data = build_loaders(recipe, data_dir, device, seed, shard=(rank, world), eval_cap=exe.eval_cap)
+    run.path.mkdir(parents=True, exist_ok=True)
+    seed_everything(run.seed, replace(exe, device=device))
+    data = build_loaders(recipe, data_dir, device, run.seed, shard=(rank, world), eval_cap=exe.eval_cap)
 
-    model = create_model(run.model, data.num_classes, **run.model_options).to(device)
+    model = create_model(config.model, data.num_classes, **config.model_options).to(device)  # holds the weights
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe, exe.optimizer_impl)
     if world > 1:  # gradients are averaged over ranks: the global batch is the recipe's
-        step_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
-        step_model = model
-    step_model = maybe_compile(step_model, exe.compile)
-    eval_model = step_model if world == 1 else model  # evaluation never goes through DDP
+        net = model
+    net = maybe_compile(net, exe.compile)  # runs every forward, training and evaluation
     epoch_steps = min(len(data.train), exe.epoch_steps_cap or len(data.train))
     total_steps = recipe.iterations or recipe.epochs * epoch_steps
     total_epochs = math.ceil(total_steps / epoch_steps)
     monitor = Monitor(mode_max=recipe.early_stopping is None or recipe.early_stopping.monitor == "val_acc")
 
     step, epoch, history, elapsed, stopped_early = 0, 0, [], 0.0, False
-    ckpt_path, config_hash = out_dir / CHECKPOINT, run.config_hash()
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state.get("config_hash") == config_hash and state.get("seed") == seed:
-            model.load_state_dict(state["model"])
-            load_optimizer_state(optimizer, state["optimizer"])
-            data.train.load_state_dict({"generator": state["generator"]})
-            torch.set_rng_state(state["torch_rng"])
-            step, epoch, history, elapsed = state["step"], state["epoch"], state["history"], state["elapsed"]
-            monitor = Monitor(**state["monitor"])
+    config_hash = config.config_hash()
+    ckpt = run.load_checkpoint(device) if resume else None
+    if ckpt is not None and ckpt.config_hash == config_hash and ckpt.seed == run.seed:
+        model.load_state_dict(ckpt.model)
+        load_optimizer_state(optimizer, ckpt.optimizer)
+        data.train.load_state_dict({"generator": ckpt.generator})
+        torch.set_rng_state(ckpt.torch_rng)
+        step, epoch, history, elapsed = ckpt.step, ckpt.epoch, ckpt.history, ckpt.elapsed
+        monitor = Monitor(**ckpt.monitor)
 
-    reporter = EpochReporter(f"{run.name} seed {seed}", total_epochs, start=epoch) if lead else None
+    reporter = EpochReporter(f"{config.name} seed {run.seed}", total_epochs, start=epoch) if lead else None
     model.train()
     while step < total_steps and not stopped_early:
         t0 = time.perf_counter()
@@ -410,7 +299,7 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
             lr = lr_at(recipe, step, epoch, monitor.plateau_factor)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, logits = train_step(step_model, optimizer, x, y, exe)
+            loss, logits = train_step(net, optimizer, x, y, exe)
             loss_sum += loss * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
@@ -419,21 +308,25 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
         if world > 1:
             dist.all_reduce(totals)
         loss_total, correct_total, seen = totals.tolist()  # the one host sync of the epoch
+        train_time = time.perf_counter() - t0  # training steps only (the sync above ends them)
         train_loss = loss_total / seen
         if not math.isfinite(train_loss):
-            raise FloatingPointError(
-                f"{run.name} seed {seed}: loss is {train_loss} in epoch {epoch + 1} (step {step}); "
+            raise TrainingDiverged(
+                f"{config.name} seed {run.seed}: loss is {train_loss} in epoch {epoch + 1} (step {step}); "
                 "lower the learning rate or check the data"
             )
         row = {"epoch": epoch + 1, "step": step, "lr": lr, "train_loss": round(train_loss, 6)}
         row["train_acc"] = round(100.0 * correct_total / seen, 4)
         if data.val is not None:
-            val = evaluate_split(eval_model, data.val, exe=exe)
+            val = evaluate_split(net, data.val, exe=exe)
             row |= {"val_loss": round(val["loss"], 6), "val_acc": round(val["top1_acc"], 4)}
-        test = evaluate_split(eval_model, data.test, exe=exe)
+        test = evaluate_split(net, data.test, exe=exe)
         row |= {"test_loss": round(test["loss"], 6), "test_acc": round(test["top1_acc"], 4)}
-        elapsed += time.perf_counter() - t0
-        row["seconds"] = round(elapsed, 3)
+        epoch_time = time.perf_counter() - t0
+        elapsed += epoch_time
+        row["seconds"] = round(elapsed, 3)  # cumulative wall time, evaluation included
+        row["epoch_train_seconds"] = round(train_time, 3)  # this epoch's training steps only
+        row["epoch_eval_seconds"] = round(epoch_time - train_time, 3)  # this epoch's validation + test passes
         epoch += 1
         history.append(row)
         if data.val is not None:
@@ -443,35 +336,47 @@ def _train(run, recipe, seed, data_dir, out_dir, exe, log_metrics, resume) -> Tr
             continue
         log_metrics({k: v for k, v in row.items() if k not in ("epoch", "step")}, epoch)
         reporter.epoch(row)
-        _atomic_save(
-            {
-                "config_hash": config_hash,
-                "seed": seed,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": data.train.state_dict()["generator"],
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "epoch": epoch,
-                "history": history,
-                "elapsed": elapsed,
-                "monitor": monitor.__dict__,
-            },
-            ckpt_path,
+        run.save_checkpoint(
+            Checkpoint(
+                config_hash=config_hash,
+                seed=run.seed,
+                model=model.state_dict(),
+                optimizer=optimizer.state_dict(),
+                generator=data.train.state_dict()["generator"],
+                torch_rng=torch.get_rng_state(),
+                step=step,
+                epoch=epoch,
+                history=history,
+                elapsed=elapsed,
+                monitor=monitor.__dict__,
+            )
         )
     if not lead:
         return TrainResult({}, history, model)
     reporter.close()
 
-    _atomic_save(
-        {"config": run.name, "model": run.model, "config_hash": config_hash, "state_dict": model.state_dict()},
-        out_dir / MODEL,
-    )
-    _write_history(history, out_dir / HISTORY)
-    metrics = summarize(run, recipe, seed, history, data.info, model, device, stopped_early)
-    write_json(metrics, out_dir / METRICS)
-    ckpt_path.unlink(missing_ok=True)  # finished: nothing left to resume
+    run.save_weights(config.name, config.model, config_hash, model.state_dict())
+    run.write_history(history)
+    metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early)
+    run.write_metrics(TRAIN_METRICS, metrics)
+    run.remove_checkpoint()  # finished: nothing left to resume
     return TrainResult(metrics, history, model)
+
+
+def epoch_time_metrics(history: list[dict]) -> dict:
+    """Training and evaluation time per epoch, kept apart (rows of checkpoints written before these
+    keys existed have neither: then nothing is returned)."""
+    train = [r["epoch_train_seconds"] for r in history if "epoch_train_seconds" in r]
+    evals = [r["epoch_eval_seconds"] for r in history if "epoch_eval_seconds" in r]
+    if len(train) != len(history) or not train:
+        return {}
+    later = train[1:] or train  # Columbia's "average time to run one epoch (excluding first epoch)"
+    return {
+        "train_seconds_per_epoch": round(statistics.fmean(train), 3),  # mean, training steps only
+        "train_seconds_per_epoch_excl_first": round(statistics.fmean(later), 3),
+        "eval_seconds_per_epoch": round(statistics.fmean(evals), 3),
+        "training_only_seconds": round(sum(train), 3),  # all epochs, evaluation excluded
+    }
 
 
 def summarize(run, recipe, seed, history, info, model, device, stopped_early) -> dict:
@@ -493,7 +398,8 @@ def summarize(run, recipe, seed, history, info, model, device, stopped_early) ->
         "final_train_error": round(100 - history[-1]["train_acc"], 4),
         "min_test_loss": min(r["test_loss"] for r in history),
         "train_seconds": round(history[-1]["seconds"], 3),
-        "seconds_per_epoch": round(statistics.median(epoch_times), 3),
+        "seconds_per_epoch": round(statistics.median(epoch_times), 3),  # median over epochs, evaluation included
+        **epoch_time_metrics(history),
         "params": trainable_params(model),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",

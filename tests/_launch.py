@@ -15,9 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.demo import copy_project, dvc_env
-from pipeline.settings import run_key
-from pipeline.stages import MARKER, sync_params
+from pipeline.dev.demo import copy_project, dvc_env
+from pipeline.rundir import run_key
+from pipeline.sync import MARKER, sync_params
 from tests.conftest import ROOT
 
 # the cheapest smoke runs (≈0.5 s of training each), all on CIFAR-10: one fetch serves them all

@@ -11,16 +11,23 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.bench import _conv_backward_flop, bench, peak_flops, plan, schedule_of, train_flops_per_image
-from pipeline.catalog import get_run
-from pipeline.training import Execution, make_optimizer, to_format
+from pipeline.bench.machine import peak_flops
+from pipeline.bench.plan import plan, schedule_of
+from pipeline.bench.timing import bench
+from pipeline.catalog import get_configuration
+from pipeline.execution import Execution, to_format
+from pipeline.inventory import input_shape
+from pipeline.models.cost import _conv_backward_flop, train_flops_per_image
+from pipeline.training import make_optimizer
 from tests.conftest import register_tiny
 
 CHEAP = "wang2017-attention56-c10"
 
 
 def test_bench_returns_json_with_both_paths_and_ratio():
-    run = get_run(CHEAP).model_copy(update={"model": register_tiny(), "model_options": {}})  # seconds, not minutes
+    run = get_configuration(CHEAP).model_copy(
+        update={"model": register_tiny(), "model_options": {}}
+    )  # seconds, not minutes
     exe = Execution(device=torch.device("cpu"), channels_last=True)
     result = bench(run, batch_size=2, steps=2, warmup=1, exe_fast=exe)
     assert json.loads(json.dumps(result)) == result  # plain JSON, no NaN/inf (those become null)
@@ -39,7 +46,8 @@ def test_bench_returns_json_with_both_paths_and_ratio():
 
 
 def test_flop_counts_match_the_spec_and_fix_grouped_conv_backward():
-    fwd, train = train_flops_per_image(get_run(CHEAP))
+    config = get_configuration(CHEAP)
+    fwd, train = train_flops_per_image(config.model, *input_shape(config), **config.model_options)
     assert fwd == pytest.approx(0.2457e9, rel=1e-3) and train == pytest.approx(0.7361e9, rel=1e-3)
     # depthwise conv: backward = forward per gradient (torch's own formula multiplies by the group count)
     x, w, out = [2, 64, 16, 16], [64, 1, 3, 3], [2, 64, 16, 16]
@@ -56,18 +64,18 @@ def test_peak_table():
 
 
 def test_schedule_counts_steps_epochs_and_eval_images():
-    s = schedule_of(get_run("zam-mobilenet"))  # 199 epochs, batch 128, CIFAR-100
+    s = schedule_of(get_configuration("zam-mobilenet"))  # 199 epochs, batch 128, CIFAR-100
     assert (s["epoch_steps"], s["steps"], s["epochs"], s["eval_images_per_epoch"]) == (391, 199 * 391, 199, 10_000)
-    s = schedule_of(get_run(CHEAP))  # 160k iterations, batch 64
-    assert (s["epoch_steps"], s["steps"], s["epochs"]) == (782, 160_000, 205)
-    s = schedule_of(get_run("columbia-a56-c10-spatial-arl"))  # Keras subset validation
+    s = schedule_of(get_configuration(CHEAP))  # 160k iterations, batch 64, 781 full batches per epoch
+    assert (s["epoch_steps"], s["steps"], s["epochs"]) == (781, 160_000, 205)  # drop_last: Caffe-like full batches
+    s = schedule_of(get_configuration("columbia-a56-c10-spatial-arl"))  # Keras subset validation
     assert s["train_images"] + s["val_images"] == 50_000 and s["val_images"] > 0
 
 
 def test_plan_totals_are_the_sum_of_the_configurations(monkeypatch):
     """One benchmark per distinct (model, options, batch, shape); totals add up. The measurement is
     stubbed with fixed speeds (bench itself is tested above), so the arithmetic is checked exactly."""
-    import pipeline.bench as bench_module
+    import pipeline.bench.plan as bench_module
 
     calls = []
 
@@ -131,7 +139,7 @@ def test_channels_last_changes_no_result():
     """channels_last is a layout, not a recipe change. In float64 the step is identical to rounding;
     in float32 the loss agrees to 1e-4 (gradients are not compared in float32: the convolutions sum
     in a different order, and one pre-ReLU value in 32k flipping sign moves the gradient by ~1%)."""
-    run = get_run(CHEAP)
+    run = get_configuration(CHEAP)
     (l0, g0, p0), (l1, g1, p1) = (_one_step(run, cl, torch.float64) for cl in (False, True))
     torch.testing.assert_close(l1, l0, rtol=1e-9, atol=0)
     assert (g1 - g0).norm() <= 1e-9 * g0.norm()

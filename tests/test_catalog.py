@@ -4,9 +4,10 @@ import textwrap
 
 import pytest
 
-from pipeline.catalog import CatalogError, all_runs, check_references, load_source
+from pipeline.catalog import CatalogError, all_configurations, check_references, load_source
 from pipeline.settings import Project, load_params
-from pipeline.stages import sync_params
+from pipeline.stages.common import profile_recipe
+from pipeline.sync import sync_params
 from tests.conftest import ROOT
 
 GOOD = textwrap.dedent(
@@ -87,9 +88,9 @@ def test_committed_params_are_in_sync_with_the_catalog():
 
 
 def test_smoke_recipe_keeps_the_schedule_shape(tmp_path):
-    run = all_runs()["wang2017-resnet164-c10"]
+    run = all_configurations()["wang2017-resnet164-c10"]
     (tmp_path / "params.yaml").write_text("profile: smoke\nsmoke: {iterations: 100, batch_size: 4}\n")
-    recipe = Project(tmp_path).recipe(run.recipe)
+    recipe = profile_recipe(Project(tmp_path), run.recipe)
     assert recipe.iterations == 100 and recipe.batch_size == 4
     assert recipe.schedule.milestones == [40, 60]  # 64k/160k and 96k/160k of the run
     assert recipe.nesterov and recipe.lr == pytest.approx(1e-4)  # 0.1 × 4/64, capped at smoke.max_lr

@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from pipeline.training import HISTORY, train
+from pipeline.rundir import HISTORY
+from pipeline.training import train
 from tests.conftest import register_tiny
 from tests.test_training import CPU, make_run
 

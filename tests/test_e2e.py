@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from pipeline.demo import dvc_env, run_demo
+from pipeline.dev.demo import dvc_env, run_demo
 from pipeline.settings import load_params
-from pipeline.stages import expected_block
+from pipeline.sync import expected_block
 from tests.conftest import ROOT
 
 SHARDS = 2

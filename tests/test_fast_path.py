@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.bench import concurrency
-from pipeline.catalog import CatalogError, get_run
+from pipeline.bench.concurrency import concurrency
+from pipeline.catalog import CatalogError, get_configuration
+from pipeline.execution import Execution, maybe_compile
 from pipeline.settings import load_params
-from pipeline.training import Execution, load_optimizer_state, make_optimizer, maybe_compile, train
+from pipeline.training import load_optimizer_state, make_optimizer, train
 from tests.conftest import register_tiny
 from tests.test_training import make_run
 
@@ -146,14 +147,14 @@ def test_params_accept_compile_modes_and_old_booleans(written, expected, tmp_pat
     (tmp_path / "params.yaml").write_text(PARAMS.format(compile=written, impl="fused"))
     train_settings = load_params(tmp_path / "params.yaml").train
     assert train_settings.compile == expected and train_settings.optimizer_impl == "fused"
-    exe = train_settings.execution()
+    exe = Execution.from_settings(train_settings)
     assert exe.compile == (None if expected == "off" else expected) and exe.optimizer_impl == "fused"
     assert not exe.cuda_graphs  # reduce-overhead marks CUDA graph steps only on CUDA
 
 
 def test_params_defaults_are_safe_without_a_gpu(tmp_path):
     (tmp_path / "params.yaml").write_text("profile: full\n")
-    exe = load_params(tmp_path / "params.yaml").train.execution()
+    exe = Execution.from_settings(load_params(tmp_path / "params.yaml").train)
     assert exe.compile is None and exe.optimizer_impl == "auto"
 
 
@@ -168,7 +169,9 @@ def test_params_reject_a_bad_mode_in_one_line_naming_the_key(key, value, tmp_pat
 
 
 def test_concurrency_returns_json_for_one_and_two_processes():
-    run = get_run("wang2017-attention56-c10").model_copy(update={"model": register_tiny(), "model_options": {}})
+    run = get_configuration("wang2017-attention56-c10").model_copy(
+        update={"model": register_tiny(), "model_options": {}}
+    )
     exe = Execution(device=CPU, threads=1)
     result = concurrency(run, [1, 2], batch_size=2, steps=2, warmup=1, exe=exe, setup=register_tiny)
     assert json.loads(json.dumps(result)) == result  # plain JSON (non-finite floats become null)

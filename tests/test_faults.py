@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from pipeline import training
+from pipeline.rundir import CHECKPOINT, MODEL, RunDir, RunLockedError
 from pipeline.tracking import stage_run
-from pipeline.training import CHECKPOINT, MODEL, RunLockedError, run_lock, train
+from pipeline.training import train
 from tests.test_training import CPU, make_run
 
 
@@ -39,7 +40,7 @@ def test_a_second_training_of_the_same_run_is_refused(tmp_path):
     entered, release = threading.Event(), threading.Event()
 
     def hold():
-        with run_lock(tmp_path):
+        with RunDir(tmp_path, "t", 0).lock():
             entered.set()
             release.wait(10)
 
@@ -48,12 +49,12 @@ def test_a_second_training_of_the_same_run_is_refused(tmp_path):
     assert entered.wait(10)
     try:
         with pytest.raises(RunLockedError, match="being trained by another process"):
-            with run_lock(tmp_path):
+            with RunDir(tmp_path, "t", 0).lock():
                 pass
     finally:
         release.set()
         t.join()
-    with run_lock(tmp_path):  # free again once the first finished
+    with RunDir(tmp_path, "t", 0).lock():  # free again once the first finished
         pass
 
 

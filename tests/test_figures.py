@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import evaluation, figures
+from pipeline import evaluation
 from pipeline.catalog import load_source
+from pipeline.report import figures
+from pipeline.report.results import Results
 
 YAML = textwrap.dedent(
     """\
@@ -61,15 +63,18 @@ YAML = textwrap.dedent(
     tables:
       table3:
         caption: "Table 3: ARL vs NAL, CIFAR-10 error %"
+        figure: arl-vs-nal
         rows: [Attention-56, Attention-92]
         columns: [ARL, NAL]
         cited: {Attention-92: {NAL: 5.35}}
       table5:
         caption: "Table 5: label noise, CIFAR-10 test error %"
+        figure: label-noise
         rows: [10%, 30%]
         columns: [ResNet-164, Attention-92]
       resnet18:
         caption: ResNet18 on CIFAR-100
+        figure: strip
         rows: [ResNet18, with ZAM(Avg)]
         columns: [Acc2., Best Acc., Avg Acc.]
     """
@@ -138,7 +143,7 @@ def no_temp_files(folder):
 def test_training_curves_one_png_per_source(runs, source, tmp_path):
     runs_dir, seeds = runs
     out = tmp_path / "fig"
-    written = figures.training_curves(source, runs_dir, seeds, out, "full")
+    written = figures.training_curves(source, Results(runs_dir, seeds), out, "full")
     assert written == [out / "demo-curves.png"]
     assert_png(written[0])
     assert no_temp_files(out)
@@ -146,7 +151,7 @@ def test_training_curves_one_png_per_source(runs, source, tmp_path):
 
 def test_many_configurations_split_by_table(runs, source, tmp_path, monkeypatch):
     monkeypatch.setattr(figures, "MAX_LINES", 2)
-    written = figures.training_curves(source, *runs, tmp_path / "fig", "smoke")
+    written = figures.training_curves(source, Results(*runs), tmp_path / "fig", "smoke")
     names = {p.name for p in written}
     assert {"demo-table3-1-curves.png", "demo-table3-2-curves.png", "demo-table5-curves.png"} <= names
     assert "demo-resnet18-curves.png" in names
@@ -159,7 +164,7 @@ def test_smoke_titles_say_so(runs, source, tmp_path, monkeypatch, profile):
     titles, save = [], figures._save
     monkeypatch.setattr(figures, "_save", lambda fig, path: titles.append(fig.get_suptitle()) or save(fig, path))
     fake_masks(runs[0] / "demo-arl56-s0" / "analysis" / "masks.npz")
-    assert len(figures.render_figures({"demo": source}, *runs, tmp_path / "fig", profile)) == len(titles) == 5
+    assert len(figures.render_figures({"demo": source}, Results(*runs), tmp_path / "fig", profile)) == len(titles) == 5
     for title in titles:
         assert title.startswith("SMOKE TEST — not a reproduction\n") == (profile == "smoke")
         assert "demo" in title
@@ -168,9 +173,9 @@ def test_smoke_titles_say_so(runs, source, tmp_path, monkeypatch, profile):
 def test_table_plots_arl_nal_noise_and_strip(runs, source, tmp_path):
     runs_dir, seeds = runs
     out = tmp_path / "fig"
-    arl = figures.arl_vs_nal(source, runs_dir, seeds, out, "full")
-    noise = figures.label_noise(source, runs_dir, seeds, out, "full")
-    strip = figures.zam_strip(source, runs_dir, seeds, out, "full")
+    arl = figures.arl_vs_nal(source, Results(runs_dir, seeds), out, "full")
+    noise = figures.label_noise(source, Results(runs_dir, seeds), out, "full")
+    strip = figures.zam_strip(source, Results(runs_dir, seeds), out, "full")
     assert [p.name for p in arl] == ["demo-table3-arl-vs-nal.png"]
     assert [p.name for p in noise] == ["demo-table5-label-noise.png"]
     assert [p.name for p in strip] == ["demo-resnet18-strip.png"]
@@ -180,7 +185,7 @@ def test_table_plots_arl_nal_noise_and_strip(runs, source, tmp_path):
 
 def test_table_cells_come_from_the_catalog(runs, source):
     runs_dir, seeds = runs
-    cells = figures._cells(source, "table3", source.tables["table3"], runs_dir, seeds)
+    cells = figures._cells(source, "table3", source.tables["table3"], Results(runs_dir, seeds))
     got = {(c["row"], c["column"]): (c["reported"], len(c["values"])) for c in cells}
     assert got == {
         ("Attention-56", "ARL"): (5.52, 2),
@@ -199,7 +204,7 @@ def test_partial_results_do_not_crash(runs, source, tmp_path):
     (runs_dir / "demo-arl56-s1" / "eval.json").unlink()  # one seed without eval
     (runs_dir / "demo-arl92-s0" / "history.csv").write_text("epoch,test_acc\n")  # header only
     seeds["demo-arl92"].append(7)  # a seed that never ran
-    written = figures.render_figures({"demo": source}, runs_dir, seeds, tmp_path / "fig", "full")
+    written = figures.render_figures({"demo": source}, Results(runs_dir, seeds), tmp_path / "fig", "full")
     assert {p.name for p in written} == {
         "demo-curves.png",
         "demo-table3-arl-vs-nal.png",
@@ -214,8 +219,8 @@ def test_nothing_run_writes_nothing(source, tmp_path):
     runs_dir, out = tmp_path / "runs", tmp_path / "fig"
     runs_dir.mkdir()
     seeds = {name: list(SEEDS) for name in source.configurations}
-    assert figures.render_figures([source], runs_dir, seeds, out, "full") == []
-    assert figures.render_figures([source], tmp_path / "absent", {}, out, "smoke") == []
+    assert figures.render_figures([source], Results(runs_dir, seeds), out, "full") == []
+    assert figures.render_figures([source], Results(tmp_path / "absent", {}), out, "smoke") == []
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -235,7 +240,7 @@ def test_attention_masks_skips_missing_or_broken_files(tmp_path):
 def test_render_figures_picks_up_masks(runs, source, tmp_path):
     runs_dir, seeds = runs
     fake_masks(runs_dir / "demo-arl56-s1" / "analysis" / "masks.npz")
-    written = figures.render_figures({"demo": source}, runs_dir, seeds, tmp_path / "fig", "smoke")
+    written = figures.render_figures({"demo": source}, Results(runs_dir, seeds), tmp_path / "fig", "smoke")
     assert tmp_path / "fig" / "demo-arl56-s1-masks.png" in written
     assert len(written) == 5
 

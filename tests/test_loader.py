@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from pipeline.data.augment import (
-    AUGMENTATIONS,
     Augment,
     affine_matrices,
     apply_affine,
@@ -26,6 +25,13 @@ from pipeline.data.loader import (
     normalizer,
 )
 from pipeline.data.prepared import Split
+
+AUGMENTATIONS: dict[str, Augment] = {  # the catalog's recipes
+    "none": Augment(),
+    "crop-flip": Augment(crop_padding=4, hflip=True),
+    "zam": Augment(crop_padding=4, hflip=True, rotation=15),
+    "keras-jay4869": Augment(hflip=True, rotation=20, shift=0.2, zoom=0.2, fill="nearest", interpolation="bilinear"),
+}
 
 CPU = torch.device("cpu")
 

@@ -31,7 +31,7 @@ from pipeline.models.attention_modules import (
     ZAM,
     ZCA,
     ZSA,
-    AttentionModule,
+    PlugInAttention,
     SResNetSpatial,
     create_attention,
     keep_attention_maps,
@@ -181,8 +181,8 @@ def test_golden_output(built):
 # --- placement and initialisation -------------------------------------------------------------
 
 
-def _attention_modules(model: nn.Module) -> list[AttentionModule]:
-    return [m for m in model.modules() if isinstance(m, AttentionModule)]
+def _attention_modules(model: nn.Module) -> list[PlugInAttention]:
+    return [m for m in model.modules() if isinstance(m, PlugInAttention)]
 
 
 def test_placement(built):
@@ -365,7 +365,7 @@ def test_attention_maps_on_request(kind):
     model = nn.Sequential(create_attention(kind, 32))
     x = torch.randn(2, 32, 8, 8)
     model(x)
-    (m,) = [m for m in model.modules() if isinstance(m, AttentionModule)]
+    (m,) = [m for m in model.modules() if isinstance(m, PlugInAttention)]
     assert m.maps == {}
     keep_attention_maps(model)
     model(x)

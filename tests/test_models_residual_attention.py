@@ -132,10 +132,10 @@ def test_student_switches():
 def test_columbia_a92_diverges_literally_and_trains_with_the_catalogs_head_bn():
     """Why columbia-a92-c10-spatial-arl sets head_bn: under its recipe's first steps (Nesterov SGD,
     lr 0.1) the literal build's loss is not finite within 6 steps, the catalog's build stays finite."""
-    from pipeline.catalog import get_run
+    from pipeline.catalog import get_configuration
     from pipeline.training import make_optimizer
 
-    run = get_run("columbia-a92-c10-spatial-arl")
+    run = get_configuration("columbia-a92-c10-spatial-arl")
     assert run.model_options["head_bn"] is True
     x, y = torch.randn(32, 3, 32, 32, generator=torch.Generator().manual_seed(0)), torch.arange(32) % 10
 

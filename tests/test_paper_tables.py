@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from pipeline.catalog import load_catalog
-from pipeline.tables import render_all
+from pipeline.report.results import Results
+from pipeline.report.tables import render_all
 
 SOURCES = load_catalog()
 
@@ -31,7 +32,7 @@ def test_every_reported_figure_has_exactly_one_cell():
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("tables")
-    render_all(SOURCES, out / "runs", out, {}, {"profile": "full", "commit": "test"})
+    render_all(SOURCES, Results(out / "runs", {}), out, {"profile": "full", "commit": "test"})
     return out
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pipeline import preload
+from pipeline.dev import preload
 from tests.conftest import ROOT
 
 

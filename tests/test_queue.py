@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.demo import copy_project, dvc_env
-from pipeline.settings import run_key
-from pipeline.stages import MARKER, sync_params
+from pipeline.dev.demo import copy_project, dvc_env
+from pipeline.rundir import run_key
+from pipeline.sync import MARKER, sync_params
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,9 @@ import textwrap
 
 import torch
 
-from pipeline.training import CHECKPOINT, METRICS, train
+from pipeline.rundir import CHECKPOINT
+from pipeline.rundir import TRAIN_METRICS as METRICS
+from pipeline.training import train
 from tests.test_training import CPU, make_run
 
 SCRIPT = textwrap.dedent(

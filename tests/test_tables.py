@@ -5,7 +5,8 @@ import json
 import pytest
 
 from pipeline.catalog import Claim, load_source
-from pipeline.tables import Cell, ClaimResult, interval95, render_all
+from pipeline.report.results import Results
+from pipeline.report.tables import Cell, ClaimResult, interval95, render_all
 from tests.test_catalog import GOOD
 
 
@@ -28,7 +29,7 @@ def test_rendered_numbers_equal_the_metrics(source, tmp_path):
     for seed, err in enumerate([5.0, 5.2, 5.4]):
         write_eval(runs, "demo-a", seed, err)
     out = tmp_path / "tables"
-    render_all({"demo": source}, runs, out, {"demo-a": [0, 1, 2]}, {"profile": "full", "commit": "abc"})
+    render_all({"demo": source}, Results(runs, {"demo-a": [0, 1, 2]}), out, {"profile": "full", "commit": "abc"})
     md = (out / "demo-t1.md").read_text()
     assert "5 / 5.20 ± 0.20 (Δ +0.20, n=3)" in md
     assert "Test GPU" in md and "abc" in md and "SMOKE" not in md
@@ -40,14 +41,16 @@ def test_rendered_numbers_equal_the_metrics(source, tmp_path):
 
 def test_missing_results_render_as_not_run(source, tmp_path):
     out = tmp_path / "tables"
-    render_all({"demo": source}, tmp_path / "runs", out, {"demo-a": [0]}, {"profile": "full", "commit": "abc"})
+    render_all({"demo": source}, Results(tmp_path / "runs", {"demo-a": [0]}), out, {"profile": "full", "commit": "abc"})
     assert "5 / not run" in (out / "demo-t1.md").read_text()
 
 
 def test_smoke_tables_say_they_are_not_a_reproduction(source, tmp_path):
     write_eval(tmp_path / "runs", "demo-a", 0, 90.0)
     out = tmp_path / "tables"
-    render_all({"demo": source}, tmp_path / "runs", out, {"demo-a": [0]}, {"profile": "smoke", "commit": "abc"})
+    render_all(
+        {"demo": source}, Results(tmp_path / "runs", {"demo-a": [0]}), out, {"profile": "smoke", "commit": "abc"}
+    )
     md = (out / "demo-t1.md").read_text()
     assert md.startswith("# SMOKE TEST, NOT A REPRODUCTION")
     assert "smoke only" in md
@@ -62,7 +65,7 @@ def test_cited_cells_show_the_printed_value(tmp_path):
         )
     )
     out = tmp_path / "tables"
-    render_all({"demo": load_source(path)}, tmp_path / "runs", out, {}, {"profile": "full", "commit": "abc"})
+    render_all({"demo": load_source(path)}, Results(tmp_path / "runs", {}), out, {"profile": "full", "commit": "abc"})
     assert "| W | 4.81 (cited, not reproduced here) |" in (out / "demo-t1.md").read_text()
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo import copy_project, dvc_env
-from pipeline.stages import sync_params
+from pipeline.dev.demo import copy_project, dvc_env
+from pipeline.sync import sync_params
 from tests._servers import Unavailable, mlflow_server, postgres
 from tests.conftest import ROOT
 

@@ -6,14 +6,17 @@ import json
 import pytest
 import torch
 
-from pipeline.catalog import Recipe, Run, Schedule
-from pipeline.evaluation import CheckpointError, evaluate
-from pipeline.training import CHECKPOINT, HISTORY, METRICS, MODEL, Execution, lr_at, train
+from pipeline.catalog import Configuration, Recipe, Schedule
+from pipeline.evaluation import evaluate
+from pipeline.execution import Execution
+from pipeline.rundir import CHECKPOINT, HISTORY, MODEL, CheckpointError, RunDir
+from pipeline.rundir import TRAIN_METRICS as METRICS
+from pipeline.training import lr_at, train
 
 CPU = Execution(device=torch.device("cpu"))
 
 
-def make_run(model: str, **recipe) -> tuple[Run, Recipe]:
+def make_run(model: str, **recipe) -> tuple[Configuration, Recipe]:
     base = dict(
         lr=0.05,
         batch_size=16,
@@ -22,14 +25,14 @@ def make_run(model: str, **recipe) -> tuple[Run, Recipe]:
         normalize={"kind": "per_pixel_mean"},
     )
     r = Recipe.model_validate({**base, **recipe})
-    run = Run(
+    run = Configuration(
         name="t-run",
         source="test",
         dataset="cifar10",
         model=model,
         model_options={},
         recipe=r,
-        runs=1,
+        n_seeds=1,
         reported=[],
         notes="",
     )
@@ -80,12 +83,12 @@ def test_the_class_signal_is_learnable(tiny_model, smoke_data, tmp_path):
 def test_evaluate_reports_top1_top5_and_refuses_foreign_weights(tiny_model, smoke_data, tmp_path):
     run, recipe = make_run(tiny_model, epochs=1)
     train(run, recipe, 0, smoke_data, tmp_path, CPU)
-    metrics = evaluate(run, recipe, tmp_path, smoke_data, CPU.device)
+    metrics = evaluate(run, recipe, RunDir(tmp_path, run.name, 0), smoke_data, CPU.device)
     assert metrics["top1_error"] == pytest.approx(100 - metrics["top1_acc"])
     assert metrics["top5_acc"] >= metrics["top1_acc"] and metrics["test_images"] == 100
     other = run.model_copy(update={"name": "another-run"})
     with pytest.raises(CheckpointError, match="holds weights of 't-run'"):
-        evaluate(other, recipe, tmp_path, smoke_data, CPU.device)
+        evaluate(other, recipe, RunDir(tmp_path, other.name, 0), smoke_data, CPU.device)
 
 
 def test_non_finite_loss_stops_with_epoch_and_step(tiny_model, smoke_data, tmp_path):

@@ -11,21 +11,21 @@ would dominate the time).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
 import lzma
-import shutil
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
+from ..errors import ReproError
+from ..files import atomic_dir
 
-class DataError(RuntimeError):
+
+class DataError(ReproError, RuntimeError):
     """A dataset problem the user can fix; the message is one line naming problem and fix."""
 
 
@@ -108,22 +108,6 @@ def _safe_members_zip(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInf
         if mode not in (0, 0o100000, 0o040000):  # only unset, regular file or directory
             raise DataError(f"{archive.name}: refusing member {m.filename!r} (devices and pipes are not allowed)")
     return members
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; on success it replaces ``target``, on failure it vanishes."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)  # mkdtemp makes it owner-only
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def safe_extract(archive: Path, target: Path) -> Path:

@@ -5,7 +5,7 @@ and dtype (``augment_batch`` turns uint8 into float in [0, 1]). Random parameter
 ``gen`` (a CPU generator, so a CPU and a GPU run see the same draws) and moved to the images'
 device; the pixel work runs on that device in one batched call.
 
-Recipes (named presets in ``AUGMENTATIONS``):
+Recipes (each source's ``augment:`` in the catalog):
 - pad-and-crop + flip (Wang et al., the blog arms, BAM paper default): zero-pad 4, random 32×32
   crop, horizontal flip with p = 0.5.
 - ZAM: the above, then torchvision ``RandomRotation(15)`` (angle uniform in ±15°, nearest
@@ -14,6 +14,10 @@ Recipes (named presets in ``AUGMENTATIONS``):
   scales drawn independently from [0.8, 1.2]), horizontal flip, ``fill_mode='nearest'`` (edge pixels
   repeated: grid_sample's ``border``), bilinear interpolation (Keras' order-1 ``affine_transform``).
   The transform maps output to input pixels as Keras does: rotation · shift · zoom about the centre.
+  Keras up to 2.2 (keras_preprocessing < 1.1, e.g. TF 1.10's Keras 2.1.6-tf) put that centre at pixel
+  index n/2 + 0.5 (``transform_matrix_offset_center``: ``o_x = float(x) / 2 + 0.5``), one pixel past
+  the true centre (n − 1)/2 on both axes; ``center_offset=1.0`` reproduces it (the images move by
+  |(I − R·Z)·(1, 1)| ≤ ≈0.9 px at 20° and zoom 1.2). Later Keras uses n/2 − 0.5, the true centre (0.0).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Augment:
     zoom: float = 0.0  # random scale, x and y drawn independently from [1 − zoom, 1 + zoom]
     fill: str = "zeros"  # pixels from outside the image: "zeros" (torchvision) or "nearest" (Keras: edge repeated)
     interpolation: str = "nearest"  # "nearest" (torchvision RandomRotation) or "bilinear" (Keras)
+    center_offset: float = 0.0  # rotation/zoom centre in pixels past (n-1)/2 on both axes (Keras <= 2.2: 1.0)
 
     def __post_init__(self):
         if self.fill not in FILLS:
@@ -49,14 +54,6 @@ class Augment:
     @property
     def affine(self) -> bool:
         return bool(self.rotation or self.shift or self.zoom)
-
-
-AUGMENTATIONS: dict[str, Augment] = {
-    "none": Augment(),
-    "crop-flip": Augment(crop_padding=4, hflip=True),
-    "zam": Augment(crop_padding=4, hflip=True, rotation=15),
-    "keras-jay4869": Augment(hflip=True, rotation=20, shift=0.2, zoom=0.2, fill="nearest", interpolation="bilinear"),
-}
 
 
 def _uniform(n: int, gen: torch.Generator, device) -> Tensor:
@@ -79,12 +76,15 @@ def random_hflip(x: Tensor, gen: torch.Generator) -> Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def affine_matrices(angle: Tensor, tx: Tensor, ty: Tensor, zx: Tensor, zy: Tensor, height: int, width: int) -> Tensor:
+def affine_matrices(
+    angle: Tensor, tx: Tensor, ty: Tensor, zx: Tensor, zy: Tensor, height: int, width: int, center_offset: float = 0.0
+) -> Tensor:
     """N×2×3 ``affine_grid`` matrices mapping output to input positions: input = R(Z·out + t).
 
     ``angle`` in radians, ``tx``/``ty`` in pixels, ``zx``/``zy`` scales (< 1 zooms in), all about the
-    image centre; built in pixel units and converted to grid_sample's normalised coordinates, so a
-    rotation stays a rotation on non-square images.
+    image centre moved by ``center_offset`` pixels on both axes (about c = c0 + d: input − c0 =
+    R(Z·(out − c0) + t) + d − R·Z·d); built in pixel units and converted to grid_sample's
+    normalised coordinates, so a rotation stays a rotation on non-square images.
     """
     cos, sin = angle.cos(), angle.sin()
     theta = torch.empty(len(angle), 2, 3, dtype=torch.float32, device=angle.device)
@@ -92,8 +92,9 @@ def affine_matrices(angle: Tensor, tx: Tensor, ty: Tensor, zx: Tensor, zy: Tenso
     theta[:, 0, 1] = -sin * zy * height / width
     theta[:, 1, 0] = sin * zx * width / height
     theta[:, 1, 1] = cos * zy
-    theta[:, 0, 2] = (cos * tx - sin * ty) * 2 / width
-    theta[:, 1, 2] = (sin * tx + cos * ty) * 2 / height
+    d = center_offset
+    theta[:, 0, 2] = (cos * tx - sin * ty + d - (cos * zx - sin * zy) * d) * 2 / width
+    theta[:, 1, 2] = (sin * tx + cos * ty + d - (sin * zx + cos * zy) * d) * 2 / height
     return theta
 
 
@@ -110,7 +111,8 @@ def random_affine(x: Tensor, aug: Augment, gen: torch.Generator) -> Tensor:
     angle = _uniform(n, gen, dev) * math.radians(aug.rotation)
     tx, ty = _uniform(n, gen, dev) * aug.shift * w, _uniform(n, gen, dev) * aug.shift * h
     zx, zy = 1 + _uniform(n, gen, dev) * aug.zoom, 1 + _uniform(n, gen, dev) * aug.zoom
-    return apply_affine(x, affine_matrices(angle, tx, ty, zx, zy, h, w), aug.fill, aug.interpolation)
+    theta = affine_matrices(angle, tx, ty, zx, zy, h, w, aug.center_offset)
+    return apply_affine(x, theta, aug.fill, aug.interpolation)
 
 
 def augment_batch(x: Tensor, aug: Augment, gen: torch.Generator) -> Tensor:

@@ -28,8 +28,13 @@ from .prepared import Split
 
 # Named (mean, std) sets for pixels in [0, 1]; copy verbatim, never "correct" them.
 NORMALIZATION_CONSTANTS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    # ZAM conf/global_settings.py: CIFAR-100 training-set statistics (attention_modules.md §7.1)
-    "zam-cifar100": ((0.50708, 0.48655, 0.44092), (0.26733, 0.25644, 0.27615)),
+    # ZAM conf/global_settings.py CIFAR100_TRAIN_MEAN / CIFAR100_TRAIN_STD (read by ZAM train.py), the
+    # full-precision literals of weiaicunzai/pytorch-cifar100 conf/global_settings.py @ c14857b, which
+    # ZAM copies; attention_modules.md §7.1 prints them rounded to 5 decimals
+    "zam-cifar100": (
+        (0.5070751592371323, 0.48654887331495095, 0.4409178433670343),
+        (0.2673342858792401, 0.2564384629170883, 0.27615047132568404),
+    ),
     # the widely copied CIFAR-10 constants; the blog arms use them on CIFAR-100 (a quirk, §7.2).
     # The std values are not the dataset's pixel std (≈0.247, 0.243, 0.261; datasets.md §5.1)
     "blog-cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .archives import DataError, atomic_dir
+from ..files import atomic_dir
+from .archives import DataError
 
 MANIFEST = "manifest.json"
 

@@ -243,3 +243,15 @@ def fetch(
     }
     out = write_prepared(data_root / "prepared" / name, splits, manifest)
     return out, read_manifest(out)
+
+
+def prepared_share(data_dir: Path, dataset: str) -> float:
+    """Prepared training images over the official training-set size (the smoke fixtures are small)."""
+    official = DATASETS[dataset].train_images if dataset in DATASETS else 50_000
+    return read_manifest(data_dir)["splits"]["train"]["images"] / official
+
+
+def archive_digest(manifest: dict) -> tuple[str, str]:
+    """(``archive_<algorithm>``, digest) of the archive a prepared dataset came from (see ``fetch``)."""
+    key = next(k for k in manifest if k.startswith("archive_") and k != "archive")
+    return key, manifest[key]

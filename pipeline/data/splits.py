@@ -36,26 +36,12 @@ def split_validation(
     total = len(split)
     if kind == "none":
         return split, None
-
-    def count(default_size: int | None = None) -> int:  # size, else int(N·fraction); fraction defaults to 0.2
-        if size is not None:
-            k = size
-        elif fraction is None and default_size is not None:
-            k = default_size
-        else:
-            k = int(total * (0.2 if fraction is None else fraction))
-        if not 0 < k < total:
-            raise ValueError(f"validation size {k} out of range for {total} training images")
-        return k
-
+    m, k = split_sizes(total, kind, size=size, fraction=fraction, train_size=train_size)
     if kind in ("last", "fraction"):
-        k = count(default_size=5000 if kind == "last" else None)
         return split.take(slice(0, total - k)), split.take(slice(total - k, total))
     if kind == "keras-subset":
-        k = count()
         return split.take(slice(k, total)), split.take(slice(0, k))
     if kind == "random":
-        k = count()
         rng = np.random.default_rng(seed)
         labels = np.asarray(split.y)
         val = [  # stratified: each class gives its share
@@ -64,10 +50,30 @@ def split_validation(
         ]
         val_idx = np.sort(np.concatenate(val))
         return split.take(np.setdiff1d(np.arange(total), val_idx)), split.take(val_idx)
+    return split.take(slice(0, m)), split.take(slice(m - k, m))  # leaked
+
+
+def split_sizes(
+    total: int, kind: str, *, size: int | None = None, fraction: float | None = None, train_size: int | None = None
+) -> tuple[int, int]:
+    """(training images, validation images) that ``split_validation`` makes of ``total`` images
+    (for ``leaked`` the validation images are among the training images)."""
+    if kind == "none":
+        return total, 0
     if kind == "leaked":
         m = train_size if train_size is not None else 45000
         k = size if size is not None else 5000
         if not 0 < k <= m <= total:
             raise ValueError(f"leaked split needs 0 < size ({k}) <= train_size ({m}) <= {total}")
-        return split.take(slice(0, m)), split.take(slice(m - k, m))
-    raise ValueError(f"unknown validation split {kind!r}; use one of {', '.join(VALIDATION_SPLITS)}")
+        return m, k
+    if kind not in VALIDATION_SPLITS:
+        raise ValueError(f"unknown validation split {kind!r}; use one of {', '.join(VALIDATION_SPLITS)}")
+    if size is not None:  # size, else int(N·fraction); fraction defaults to 0.2 (``last``: 5,000 images)
+        k = size
+    elif fraction is None and kind == "last":
+        k = 5000
+    else:
+        k = int(total * (0.2 if fraction is None else fraction))
+    if not 0 < k < total:
+        raise ValueError(f"validation size {k} out of range for {total} training images")
+    return total - k, k

@@ -23,6 +23,7 @@ import threading
 import traceback
 from pathlib import Path
 
+from ..rundir import CHECKPOINT
 from .state import now, read_record, write_record
 
 PROGRESS_S = 10.0  # how often a job notes its epoch in its record
@@ -57,40 +58,26 @@ def _project(spec: dict):
 
 
 def _stages():
-    """The stage functions train(project, config, seed, resume, tags) and evaluate(project, config, seed, tags)."""
-    try:
-        from ..stages.evaluate import evaluate
-        from ..stages.train import train
-    except ImportError:  # before the stage functions exist (issue 13): the same commands as processes
-        return _cli_stage("train"), _cli_stage("evaluate")
+    """The stage functions: the same code as ``repro train`` / ``repro evaluate``."""
+    from ..stages.evaluate import evaluate
+    from ..stages.train import train
+
     return train, evaluate
-
-
-def _cli_stage(command: str):
-    def stage(project, config: str, seed: int = 0, resume: bool = True, tags: dict | None = None) -> dict:
-        cmd = [sys.executable, "-m", "pipeline", "--root", str(project.root), "--profile", project.profile]
-        cmd += [command, config, "--seed", str(seed)]
-        code = subprocess.call(cmd, cwd=project.root)
-        if code != 0:
-            raise RuntimeError(f"repro {command} {config} --seed {seed} exited {code}")
-        return {}
-
-    return stage
 
 
 def epochs_total(project, config: str) -> int | None:
     """How many epochs (history rows) the run has in this profile; None where it cannot be told cheaply."""
     try:
-        from ..catalog import get_run
         from ..data import read_manifest
+        from ..stages.common import resolve
 
-        run = get_run(config)
-        recipe = project.recipe(run.recipe, run.dataset)
+        r = resolve(project, config, 0)
+        recipe = r.recipe
         if recipe.epochs:
             return recipe.epochs
         if project.profile == "smoke":
             return math.ceil(recipe.iterations / project.params.smoke.eval_every)
-        train = read_manifest(project.data_root / "prepared" / run.dataset)["splits"]["train"]["images"]
+        train = read_manifest(project.data_dir(r.config.dataset))["splits"]["train"]["images"]
         train -= recipe.validation.size or 0
         return math.ceil(recipe.iterations / math.ceil(train / recipe.batch_size))
     except Exception:
@@ -98,7 +85,7 @@ def epochs_total(project, config: str) -> int | None:
 
 
 def checkpoint_epoch(run_dir: Path) -> int | None:
-    path = run_dir / "checkpoint.pt"
+    path = run_dir / CHECKPOINT
     if not path.is_file():
         return None
     try:
@@ -119,7 +106,7 @@ class Progress(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(PROGRESS_S):
-            path = self.run_dir / "checkpoint.pt"
+            path = self.run_dir / CHECKPOINT
             mtime = path.stat().st_mtime if path.exists() else None
             if mtime is None or mtime == self.mtime:
                 continue
@@ -142,7 +129,7 @@ def run_job(spec: dict) -> dict:
         torch.set_num_threads(int(spec["threads"]))
     project = _project(spec)
     tags = tags_of(spec)
-    run_dir = project.run_dir(config, seed)
+    run_dir = project.run(config, seed).path
     previous = read_record(root, key) or {}
     attempts = previous.get("attempts", 0) + 1 if previous.get("job_id") == tags["job_id"] else 1
     record = {

@@ -34,7 +34,8 @@ def cancel_request_path(root: Path) -> Path:
 def judge(root: Path, key: str, entry: dict, cause: Callable[[], str | None]) -> tuple[str, str | None]:
     """A job that left its backend: ("finished", None) or ("failed", cause)."""
     rec = read_record(root, key) or {}
-    if rec.get("job_id") == entry["job_id"] and rec.get("state") == "done" and finished_on_disk(root / "runs" / key):
+    done = rec.get("state") == "done" and finished_on_disk(root / "runs" / key)  # runs/: Project.runs_dir
+    if rec.get("job_id") == entry["job_id"] and done:
         return "finished", None
     if rec.get("job_id") == entry["job_id"] and rec.get("state") in ("failed", "interrupted") and rec.get("error"):
         extra = cause()

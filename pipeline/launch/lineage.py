@@ -17,10 +17,10 @@ from pathlib import Path
 
 import yaml
 
+from ..rundir import EVAL_METRICS, MODEL, TRAIN_METRICS
 from .config import LaunchError
 from .selection import RunRef
 
-TRAIN_METRICS, EVAL_METRICS, MODEL = "train.json", "eval.json", "model.pt"
 DVC_TIMEOUT = 600
 
 

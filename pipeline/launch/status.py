@@ -191,3 +191,24 @@ def cancel(project, patterns=None, source=None, table=None, seeds=None) -> list[
         server.stop(state.pop("tracking"))
     save_state(root, state)
     return sorted(jobs)
+
+
+def table_rows(result: dict) -> tuple[list[tuple[str, ...]], str]:
+    """``status`` as table rows (run, state, job, where, epoch, detail) and the lines under the table."""
+    rows = []
+    for row in result["runs"]:
+        where = f"{row.get('host')} GPU {row.get('gpu')}" if row.get("host") else ""
+        epoch = f"{row.get('epoch') or 0}/{row.get('epochs') or '?'}" if row["state"] == "running" else ""
+        job = f"{row['backend']} {row['job_id']}" if row.get("job_id") else ""
+        detail = f"{row['error']} (log: {row.get('log')})" if row.get("error") else ""
+        rows.append((row["key"], LABELS.get(row["state"], row["state"]), job, where, epoch, detail))
+    lines = [", ".join(f"{n} {LABELS.get(s, s)}" for s, n in result["totals"].items() if n)]
+    if "remaining" in result:
+        r = result["remaining"]
+        lines.append(
+            f"remaining: {r['serial_hours']:.1f} h of runs, ~{r['wall_hours']:.1f} h at {r['at_once']} at once"
+            f" ({r['source']})" + (f"; {r['note']}" if r.get("note") else "")
+        )
+    else:
+        lines.append(result["remaining_note"])
+    return rows, "\n".join(lines)

@@ -4,8 +4,9 @@ its models. Adding an architecture = adding one module file here; nothing else t
 import importlib
 import pkgutil
 
-from .cost import bn_running_stats, macs_per_image, model_cost, trainable_params
+from .cost import bn_running_stats, macs_per_image, model_cost, model_counts, train_flops_per_image, trainable_params
 from .registry import ModelInfo, UnknownModelError, create_model, list_models, model_info, register_model
+from .residual_attention import collect_masks, has_masks  # soft masks: the one family that has them
 
 _INFRASTRUCTURE = {"registry", "cost"}
 for _mod in pkgutil.iter_modules(__path__):
@@ -16,11 +17,15 @@ __all__ = [
     "ModelInfo",
     "UnknownModelError",
     "bn_running_stats",
+    "collect_masks",
     "create_model",
+    "has_masks",
     "list_models",
     "macs_per_image",
     "model_cost",
+    "model_counts",
     "model_info",
     "register_model",
+    "train_flops_per_image",
     "trainable_params",
 ]

@@ -22,7 +22,7 @@ from ..names import did_you_mean
 _POOLS = ("avg", "max", "avgmax")
 
 
-class AttentionModule(nn.Module):
+class PlugInAttention(nn.Module):
     """Base class: ``keep_maps`` switches on storing the last forward's gates in ``maps``."""
 
     keep_maps: bool = False
@@ -38,13 +38,13 @@ class AttentionModule(nn.Module):
 def keep_attention_maps(model: nn.Module, on: bool = True) -> None:
     """Switch map recording on (or off, clearing stored maps) for every attention module."""
     for m in model.modules():
-        if isinstance(m, AttentionModule):
+        if isinstance(m, PlugInAttention):
             m.keep_maps = on
             if not on:
                 m.maps = {}
 
 
-class BAM(AttentionModule):
+class BAM(PlugInAttention):
     """Bottleneck Attention Module, out = F · (1 + σ(·)) (§1).
 
     ``form="product"``: official code, σ(Mc ⊙ Ms), no BN after either branch (§1.1).
@@ -90,7 +90,7 @@ class BAM(AttentionModule):
         return torch.addcmul(x, x, att)  # (1 + att)·x without a full-size 1 + att temporary
 
 
-class CBAM(AttentionModule):
+class CBAM(PlugInAttention):
     """Convolutional Block Attention Module: channel gate, then spatial gate, both multiplicative.
 
     Defaults = official code (§2.1): MLP with biases, [max, mean] → 7×7 conv → BN(1) (momentum
@@ -149,7 +149,7 @@ def _check_pool(*pools: str) -> None:
             raise ValueError(f"ZAM pooling must be one of {_POOLS}, got {pool!r}")
 
 
-class _ZeroParameterGate(AttentionModule):
+class _ZeroParameterGate(PlugInAttention):
     """x ⊙ σ(pool over ``dims``); ``skip`` adds x. The map is stored under ``map_name``."""
 
     dims: tuple[int, ...]
@@ -179,7 +179,7 @@ class ZSA(_ZeroParameterGate):
     dims, map_name = (1,), "spatial"
 
 
-class ZAM(AttentionModule):
+class ZAM(PlugInAttention):
     """ZCA then ZSA (§3). ``skip=True`` is ZAM+R (each gate 1 + σ). ZAM(Avg)/ZAM(Max) set both
     pools (INTERPRETATION, §3); the two pools are separate options so either can be varied alone.
     """
@@ -203,7 +203,7 @@ class ZAM(AttentionModule):
         return _gate(x, ms, self.skip)
 
 
-class SResNetSpatial(AttentionModule):
+class SResNetSpatial(PlugInAttention):
     """Xu Ma's SResNet50 spatial layer and Andrew Sansom's variants (§4.2–4.5).
 
     mean_c → ReLU(conv5×5) = c1 → ReLU(conv3×3, stride 2) → nearest ×2 → conv3×3 = z;

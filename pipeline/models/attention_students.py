@@ -146,15 +146,19 @@ class KerasAttentionNet(nn.Module):
         num_classes: int,
         dropout: float,
         head_bn: bool = False,
+        stem_stride: int = 1,
     ):
         """``stages``: (bottleneck width, out width, stride, blocks, mask depth) per stage;
         ``block(channels, depth)`` builds one attention block; ``final``: (width, out, units);
         ``head_bn``: a BN-ReLU before the pool (the paper's pre-activation head; Keras lineage: none)."""
         super().__init__()
-        stem = [nn.Conv2d(3, stem_width, 5, padding=2)]
+        if stem_stride == 2:  # a strided 5×5 conv instead of conv + pool; Keras 'same': pad 1 top/left, 2 bottom/right
+            stem = [nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(3, stem_width, 5, stride=2)]
+        else:
+            stem = [nn.Conv2d(3, stem_width, 5, padding=2)]
         if stem_bn:
             stem += [keras_bn(stem_width), nn.ReLU(inplace=True)]
-        self.stem = nn.Sequential(*stem, nn.MaxPool2d(2))
+        self.stem = nn.Sequential(*stem, *([nn.MaxPool2d(2)] if stem_stride == 1 else []))
         layers: list[nn.Module] = []
         in_ch = stem_width
         for width, out, stride, n, depth in stages:
@@ -242,12 +246,14 @@ def columbia_attention(
     stem_bn: bool = False,
     dropout: float = 0.0,
     head_bn: bool = False,
+    stem_stride: int = 1,
 ) -> nn.Module:
     """Figure 5 literally: 5×5 64-ch biased stem, 2×2 max-pool, C/4 bottlenecks at 64/128/256,
     a stride-1 fourth transition to 512 and 3 more units. Declared choices: Keras-lineage units
     (always-on biased projection), chained trunk t=2, mask depths (2, 1, 1), nearest up-sampling,
     head of two biased 1×1 convs; "spatial" = channel-axis LayerNorm and sigmoid. ``head_bn`` adds a
-    BN-ReLU before the pool (an interpretation: without it SGD at lr 0.1 diverges, see the catalog)."""
+    BN-ReLU before the pool (an interpretation: without it SGD at lr 0.1 diverges, see the catalog).
+    ``stem_stride=2``: the report's earlier stem, a strided 5×5 conv in place of conv + max-pool (§7.3)."""
     if activation not in COLUMBIA_ACTIVATIONS:
         raise ValueError(f"activation must be one of {COLUMBIA_ACTIVATIONS}, got {activation!r}")
     if spatial_order not in SPATIAL_ORDERS:
@@ -264,7 +270,9 @@ def columbia_attention(
         return KerasAttentionBlock(channels, depth, 2, unit, merge, act)
 
     stages = [(16, 64, 1, blocks[0], 2), (32, 128, 2, blocks[1], 1), (64, 256, 2, blocks[2], 1)]
-    return KerasAttentionNet(64, stem_bn, stages, block, (128, 512, 4), num_classes, dropout, head_bn)
+    if stem_stride not in (1, 2):
+        raise ValueError(f"stem_stride must be 1 (conv + max-pool) or 2 (strided conv), got {stem_stride!r}")
+    return KerasAttentionNet(64, stem_bn, stages, block, (128, 512, 4), num_classes, dropout, head_bn, stem_stride)
 
 
 register_model(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from ..errors import ReproError
 from ..names import did_you_mean
 
 Builder = Callable[..., nn.Module]
@@ -30,9 +31,8 @@ class ModelInfo:
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; keep it a readable line
-        return str(self.args[0])
+class UnknownModelError(ReproError, KeyError):
+    pass
 
 
 def register_model(

@@ -212,6 +212,11 @@ class ResidualAttentionNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+def has_masks(model: nn.Module) -> bool:
+    """Whether the model has soft-mask branches (whose masks ``collect_masks`` reads)."""
+    return any(isinstance(m, MaskBranch) for m in model.modules())
+
+
 @torch.no_grad()
 def collect_masks(model: nn.Module, x: Tensor) -> list[Tensor]:
     """Soft masks M of every attention module, in forward order (model mode left as it is)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,13 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .catalog import Claim, Source, Table
-from .files import write_json, write_text
-from .settings import run_key
+from ..catalog import Claim, Source, Table
+from ..files import write_json, write_text
+from .claim_kinds import evaluate_other
+from .results import Results
 
 TOLERANCE = 0.5  # points (of the reported unit): |delta| within this counts as reproduced
 ALPHA = 0.05  # significance level of the claim tests
-RUN_FILES = ("train.json", "eval.json")  # merged, eval.json wins
 
 
 def interval95(values: list[float]) -> tuple[float, float] | None:
@@ -105,31 +104,14 @@ def fmt(value: float | str, unit: str) -> str:
     return f"{value:.2f}" if value != int(value) or unit != "%" else f"{value:g}"
 
 
-def read_run(run_dir: Path) -> dict:
-    """train.json ∪ eval.json of one run (eval.json wins); missing or unreadable files count as {}."""
-    merged: dict = {}
-    for name in RUN_FILES:
-        try:
-            data = json.loads((run_dir / name).read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict):
-            merged.update(data)
-    return merged
-
-
 def metric_values(runs: dict[str, list[dict]], name: str, metric: str) -> list[float]:
     """The numeric values of ``metric`` over the finished runs of configuration ``name``."""
     return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
 
 
-def collect_runs(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) -> dict[str, list[dict]]:
+def collect_runs(source: Source, results: Results) -> dict[str, list[dict]]:
     """Metrics of every finished run per configuration (runs without eval.json are unfinished)."""
-    out = {}
-    for name in source.configurations:
-        runs = [read_run(runs_dir / run_key(name, seed)) for seed in seeds.get(name, [])]
-        out[name] = [r for r in runs if "top1_acc" in r]
-    return out
+    return {name: results.finished(name) for name in source.configurations}
 
 
 def collect(source: Source, runs: dict[str, list[dict]], profile: str) -> dict[tuple[str, str, str], Cell]:
@@ -203,9 +185,14 @@ class ClaimResult:
 
 
 def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
+    """One result per (better, worse) pair of a trained claim; cited and cost claims in claim_kinds."""
+
     return [
-        ClaimResult(c, metric_values(runs, c.better, c.metric), metric_values(runs, c.worse, c.metric), profile)
+        ClaimResult(p, metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric), profile)
+        if c.kind == "trained" and not c.cited
+        else evaluate_other(source, c)
         for c in source.claims
+        for p in (c.pairs() if c.kind == "trained" and not c.cited else [c])
     ]
 
 
@@ -318,10 +305,10 @@ def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict
     return md, buf.getvalue()
 
 
-def gpu_hours(all_runs: dict[str, dict[str, list[dict]]]) -> tuple[float, float]:
+def gpu_hours(all_results: dict[str, dict[str, list[dict]]]) -> tuple[float, float]:
     """(GPU-hours, CPU-hours) of training from the runs' train_seconds and devices."""
     gpu = cpu = 0.0
-    for runs in all_runs.values():
+    for runs in all_results.values():
         for rs in runs.values():
             for r in rs:
                 hours = float(r.get("train_seconds", 0)) / 3600
@@ -335,10 +322,10 @@ def gpu_hours(all_runs: dict[str, dict[str, list[dict]]]) -> tuple[float, float]
 SUMMARY_KEYS = ("top1_acc", "top1_error", "top5_acc", "best_test_acc", "best_window_test_acc", "seconds_per_epoch")
 
 
-def summary(all_runs: dict[str, dict[str, list[dict]]]) -> dict:
+def summary(all_results: dict[str, dict[str, list[dict]]]) -> dict:
     """Mean of the headline metrics per configuration (for `dvc metrics show` / `dvc exp show`)."""
     out = {}
-    for runs in all_runs.values():
+    for runs in all_results.values():
         for name, rs in runs.items():
             if rs:
                 keys = [k for k in SUMMARY_KEYS if all(isinstance(r.get(k), (int, float)) for r in rs)]
@@ -348,18 +335,17 @@ def summary(all_runs: dict[str, dict[str, list[dict]]]) -> dict:
 
 def render_all(
     sources: dict[str, Source],
-    runs_dir: Path,
+    results: Results,
     out_dir: Path,
-    seeds: dict[str, list[int]],
     context: dict,
     summary_path: Path | None = None,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = context["profile"]
-    written, index, claim_lines, all_runs = [], [], [], {}
+    written, index, claim_lines, all_results = [], [], [], {}
     for source in sources.values():
-        runs = collect_runs(source, runs_dir, seeds)
-        all_runs[source.id] = runs
+        runs = collect_runs(source, results)
+        all_results[source.id] = runs
         cells = collect(source, runs, profile)
         for key, table in source.tables.items():
             md, csv_text = render_table(source, key, table, cells, runs, context)
@@ -371,7 +357,7 @@ def render_all(
             index.append(f"| {source.id} | [{table.caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")
         for result in evaluate_claims(source, runs, profile):
             claim_lines.append(f"| {source.id} | {result.verdict} | {result.sentence()} |")
-    gpu, cpu = gpu_hours(all_runs)
+    gpu, cpu = gpu_hours(all_results)
     title = "Paper tables" + (" — SMOKE TEST, NOT A REPRODUCTION" if profile == "smoke" else "")
     readme = "\n".join(
         [
@@ -390,7 +376,8 @@ def render_all(
             "## Claims",
             "",
             f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}); "
-            "with single runs only the direction is reported.",
+            "with single runs only the direction is reported. A claim against several arms is one line per "
+            "arm; cost claims are counted on the built models (no training); cited claims have no verdict.",
             "",
             "| source | verdict | claim |",
             "|---|---|---|",
@@ -402,5 +389,5 @@ def render_all(
     written.append(out_dir / "README.md")
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(summary(all_runs), summary_path)
+        write_json(summary(all_results), summary_path)
     return written

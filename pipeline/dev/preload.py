@@ -200,7 +200,7 @@ def preloaded(workdir: Path, timeout: float = 120.0):
     sock = Path(f"/tmp/repro-preload-{os.getpid()}-{time.monotonic_ns()}.sock")  # AF_UNIX paths: ≤107 bytes
     ready = sock.with_suffix(".ready")
     env = {k: v for k, v in os.environ.items() if k != ENV}
-    cmd = [sys.executable, "-m", "pipeline.preload", str(sock), str(ready)]
+    cmd = [sys.executable, "-m", "pipeline.dev.preload", str(sock), str(ready)]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + timeout

@@ -7,7 +7,6 @@ skipped; a figure with nothing to show is not written. Every function returns th
 
 from __future__ import annotations
 
-import csv
 import re
 import textwrap
 import zipfile
@@ -27,13 +26,11 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .catalog import Source, Table  # noqa: E402
-from .files import atomic_path  # noqa: E402
-from .settings import run_key  # noqa: E402
-from .tables import read_run  # noqa: E402
+from ..catalog import Source, Table  # noqa: E402
+from ..files import atomic_path  # noqa: E402
+from ..rundir import number  # noqa: E402
+from .results import Results  # noqa: E402
 
-HISTORY = "history.csv"  # written by training (training.HISTORY)
-MASKS = "analysis/masks.npz"  # written by evaluation.save_masks
 DPI = 120
 SIZE = (8, 5)
 MAX_LINES = 8  # curves per panel; a source with more configurations gets one figure per table
@@ -52,34 +49,6 @@ METRIC_LABELS = {
 
 
 # --- reading -----------------------------------------------------------------------------------
-
-
-def _number(value) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if np.isfinite(out) else None
-
-
-def _read_history(path: Path) -> list[dict[str, float]]:
-    """Rows of history.csv with numeric cells only; [] when missing or unreadable."""
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.DictReader(fh))
-    except (OSError, csv.Error, UnicodeDecodeError):
-        return []
-    out = []
-    for row in rows:
-        parsed = {k: v for k, v in ((k, _number(v)) for k, v in row.items() if k) if v is not None}
-        if "epoch" in parsed:
-            out.append(parsed)
-    return out
-
-
-def _values(runs_dir: Path, config: str, seeds: dict[str, list[int]], metric: str) -> list[float]:
-    values = (_number(read_run(runs_dir / run_key(config, seed)).get(metric)) for seed in seeds.get(config, []))
-    return [v for v in values if v is not None]
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -117,12 +86,13 @@ def _short(source: Source, name: str) -> str:
 # --- 1. training curves ------------------------------------------------------------------------
 
 
-def _curve_frame(source: Source, runs_dir: Path, seeds: dict[str, list[int]]) -> pd.DataFrame:
+def _curve_frame(source: Source, results: Results) -> pd.DataFrame:
     """Long table: config, seed, epoch, quantity (accuracy/loss), split (test/val/train), value."""
     records = []
     for name in source.configurations:
-        for seed in seeds.get(name, []):
-            for row in _read_history(runs_dir / run_key(name, seed) / HISTORY):
+        for run in results.runs(name):
+            seed = run.seed
+            for row in results.history(run):
                 for split in SPLIT_STYLE:
                     for quantity, column in (("accuracy", f"{split}_acc"), ("loss", f"{split}_loss")):
                         if column in row and not (quantity == "accuracy" and split == "train"):
@@ -179,11 +149,9 @@ def _curve_figure(source: Source, frame: pd.DataFrame, names: list[str], caption
     return fig
 
 
-def training_curves(
-    source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str
-) -> list[Path]:
+def training_curves(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
     """Test accuracy (and train/test loss) per epoch per configuration, mean over seeds with a band."""
-    frame = _curve_frame(source, Path(runs_dir), seeds)
+    frame = _curve_frame(source, results)
     if frame.empty:
         return []
     names = [n for n in source.configurations if n in set(frame["config"])]
@@ -201,20 +169,20 @@ def training_curves(
 # --- 2 and 4. a table as reproduced-vs-reported points ---------------------------------------------
 
 
-def _cells(source: Source, key: str, table: Table, runs_dir: Path, seeds: dict[str, list[int]]) -> list[dict]:
+def _cells(source: Source, key: str, table: Table, results: Results) -> list[dict]:
     """Numeric cells of one table: row, column, metric, unit, reported value, reproduced values."""
     cells = []
     for name, cfg in source.configurations.items():
         for rep in cfg.reported:
             if rep.table == key and not isinstance(rep.value, str):
-                values = _values(runs_dir, name, seeds, rep.metric)
+                values = results.values(name, rep.metric)
                 cells.append(
                     {"row": rep.row, "column": rep.column, "metric": rep.metric, "unit": rep.unit,
                      "reported": float(rep.value), "values": values, "config": name}
                 )  # fmt: skip
     for row, columns in table.cited.items():
         for column, value in columns.items():
-            if row in table.rows and column in table.columns and _number(value) is not None:
+            if row in table.rows and column in table.columns and number(value) is not None:
                 cells.append(
                     {"row": row, "column": column, "metric": None, "unit": None,
                      "reported": float(value), "values": [], "config": None}
@@ -270,13 +238,13 @@ def _table_figure(source: Source, key: str, table: Table, cells: list[dict], xla
 
 
 def _table_plots(
-    source: Source, keys: list[str], runs_dir: Path, seeds: dict, out_dir: Path, profile: str, xlabel: str, tag: str
+    source: Source, keys: list[str], results: Results, out_dir: Path, profile: str, xlabel: str, tag: str
 ) -> list[Path]:
     written = []
     with _style():
         for key in keys:
             table = source.tables[key]
-            cells = _cells(source, key, table, Path(runs_dir), seeds)
+            cells = _cells(source, key, table, results)
             if not any(c["values"] for c in cells):
                 continue
             fig = _table_figure(source, key, table, cells, xlabel, profile)
@@ -284,26 +252,16 @@ def _table_plots(
     return written
 
 
-def _has_columns(table: Table, *patterns: str) -> bool:
-    return all(any(re.search(p, c, re.IGNORECASE) for c in table.columns) for p in patterns)
+def arl_vs_nal(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
+    """Tables with `figure: arl-vs-nal` (wang2017 Table 3): error by network, reproduced vs reported."""
+    keys = [k for k, t in source.tables.items() if t.figure == "arl-vs-nal"]
+    return _table_plots(source, keys, results, out_dir, profile, "network (depth)", "arl-vs-nal")
 
 
-def arl_vs_nal(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
-    """Every table with ARL and NAL columns (wang2017 Table 3): error by network, reproduced vs reported."""
-    keys = [k for k, t in source.tables.items() if _has_columns(t, r"\bARL\b", r"\bNAL\b")]
-    return _table_plots(source, keys, runs_dir, seeds, out_dir, profile, "network (depth)", "arl-vs-nal")
-
-
-def _is_noise_table(source: Source, key: str, table: Table) -> bool:
-    if re.search(r"noise", f"{key} {table.caption}", re.IGNORECASE):
-        return True
-    return any(cfg.recipe.get("label_noise") for cfg in source.configurations_in(key).values())
-
-
-def label_noise(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
-    """Label-noise tables (wang2017 Table 5): test error by noise level per network."""
-    keys = [k for k, t in source.tables.items() if _is_noise_table(source, k, t)]
-    return _table_plots(source, keys, runs_dir, seeds, out_dir, profile, "label noise level (1 − r)", "label-noise")
+def label_noise(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
+    """Tables with `figure: label-noise` (wang2017 Table 5): test error by noise level per network."""
+    keys = [k for k, t in source.tables.items() if t.figure == "label-noise"]
+    return _table_plots(source, keys, results, out_dir, profile, "label noise level (1 − r)", "label-noise")
 
 
 # --- 3. per-seed strip plots (ZAM) ---------------------------------------------------------------
@@ -359,14 +317,14 @@ def _strip_figure(source: Source, table: Table, cells: list[dict], profile: str)
     return fig
 
 
-def zam_strip(source: Source, runs_dir: Path, seeds: dict[str, list[int]], out_dir: Path, profile: str) -> list[Path]:
-    """Tables with Best and Avg columns (ZAM): one point per seed per configuration, reported overlaid."""
+def zam_strip(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
+    """Tables with `figure: strip` (ZAM): one point per seed per configuration, reported overlaid."""
     written = []
     with _style():
         for key, table in source.tables.items():
-            if not _has_columns(table, BEST, MEAN):
+            if table.figure != "strip":
                 continue
-            cells = [c for c in _cells(source, key, table, Path(runs_dir), seeds) if c["config"]]
+            cells = [c for c in _cells(source, key, table, results) if c["config"]]
             if not any(c["values"] for c in cells):
                 continue
             fig = _strip_figure(source, table, cells, profile)
@@ -438,22 +396,20 @@ def attention_masks(masks_npz: Path, out_png: Path, title: str) -> list[Path]:
 
 def render_figures(
     sources: dict[str, Source] | Iterable[Source],
-    runs_dir: Path,
-    seeds: dict[str, list[int]],
+    results: Results,
     out_dir: Path,
     profile: str,
 ) -> list[Path]:
     """All figures of all sources into ``out_dir``; returns the written paths."""
-    runs_dir, out_dir = Path(runs_dir), Path(out_dir)
+    out_dir = Path(out_dir)
     written: list[Path] = []
     for source in sources.values() if isinstance(sources, dict) else sources:
         for plot in (training_curves, arl_vs_nal, label_noise, zam_strip):
-            written += plot(source, runs_dir, seeds, out_dir, profile)
+            written += plot(source, results, out_dir, profile)
         for name in source.configurations:
-            for seed in seeds.get(name, []):  # one mask figure per configuration: its first seed with masks
-                title = f"{source.id} — {_short(source, name)} (seed {seed}): soft attention masks"
-                key = run_key(name, seed)
-                done = attention_masks(runs_dir / key / MASKS, out_dir / f"{key}-masks.png", _title(title, profile))
+            for run in results.runs(name):  # one mask figure per configuration: its first seed with masks
+                title = f"{source.id} — {_short(source, name)} (seed {run.seed}): soft attention masks"
+                done = attention_masks(run.masks, out_dir / f"{run.key}-masks.png", _title(title, profile))
                 written += done
                 if done:
                     break

@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..sync import sync_params
+from ..tracking import git_commit
 from .preload import ENV as PRELOAD_ENV
 from .preload import preloaded
-from .stages import sync_params
-from .tracking import git_commit
 
 
 def project_files(root: Path) -> list[str]:
@@ -56,7 +56,7 @@ def run_demo(
 ) -> int:
     """Run the smoke pipeline in ``dest``; with ``shard`` (k, n) only every n-th configuration from
     the k-th, so n copies can run side by side (the test suite uses two, one per core). ``preload``
-    runs the stage commands in a preloaded interpreter (pipeline/preload.py: ~4 s less per stage)."""
+    runs the stage commands in a preloaded interpreter (pipeline/dev/preload.py: ~4 s less per stage)."""
     copy_project(root, dest)
     (dest / ".dvc").mkdir(exist_ok=True)
     (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")  # the copy is no git repo
@@ -75,3 +75,21 @@ def run_demo(
             file=sys.stderr,
         )
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.dev.demo`` (what ``make demo`` and ``repro demo`` run)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.dev.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="project root (default: current folder)")
+    parser.add_argument("--dest", type=Path, default=Path(".demo"), help="where the smoke copy runs")
+    parser.add_argument("--no-preload", dest="preload", action="store_false", help="no preloaded interpreter")
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    dest = args.dest if args.dest.is_absolute() else root / args.dest
+    return run_demo(root, dest, preload=args.preload)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

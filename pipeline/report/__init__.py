@@ -1,0 +1,1 @@
+"""Reporting: verdicts (statistics), tables (rendering) and figures of the sources' tables."""

@@ -1,0 +1,79 @@
+"""What the train and evaluate stages share: the configuration as this profile runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..catalog import Configuration, Recipe, get_configuration
+from ..data import prepared_share
+from ..errors import ReproError
+from ..execution import Execution
+from ..rundir import RunDir
+from ..settings import Project
+
+
+@dataclass
+class Resolved:
+    config: Configuration
+    recipe: Recipe  # as this profile runs it
+    exe: Execution
+    run: RunDir
+    tags: dict  # MLflow tags of the run's stage runs
+
+
+def resolve(project: Project, config: str, seed: int, tags: dict | None = None) -> Resolved:
+    configuration = get_configuration(config)
+    if seed < 0:
+        raise ReproError(f"--seed must be >= 0, got {seed}")
+    share = 1.0
+    v = configuration.recipe.validation
+    if project.profile == "smoke" and (v.size or v.train_size):  # absolute sizes → the same share of the fixture
+        share = prepared_share(project.data_dir(configuration.dataset), configuration.dataset)
+    recipe = profile_recipe(project, configuration.recipe, share)
+    run = project.run(configuration.name, seed)
+    base = {
+        "config": configuration.name,
+        "source": configuration.source,
+        "config_hash": configuration.config_hash(),
+        "seed": str(seed),
+        "dataset": configuration.dataset,
+        "model": configuration.model,
+    }
+    return Resolved(
+        configuration, recipe, Execution.for_profile(project.params, project.profile), run, base | (tags or {})
+    )
+
+
+def profile_recipe(project: Project, recipe: Recipe, validation_share: float = 1.0) -> Recipe:
+    """The recipe as this profile runs it; ``smoke`` shrinks length and batch, keeps the shape
+    (milestones and warm-up move to the same fraction of the shortened run; the learning rate
+    scales linearly with the batch and is capped at ``smoke.max_lr``; absolute validation sizes
+    are multiplied by ``validation_share``, the prepared training images over the official count)."""
+    if project.profile != "smoke":
+        return recipe
+    s = project.params.smoke
+    total = recipe.iterations or recipe.epochs
+    scale = s.iterations / total
+    milestones = sorted({max(1, round(m * scale)) for m in recipe.schedule.milestones})
+    warmup = recipe.schedule.warmup_iterations and max(1, round(recipe.schedule.warmup_iterations * scale))
+    schedule = recipe.schedule.model_copy(
+        update={"unit": "iteration", "milestones": milestones, "warmup_iterations": warmup}
+    )
+    window = recipe.best_window and (1, 1 + s.iterations // s.eval_every)
+    v = recipe.validation
+
+    def scaled(n):
+        return n and max(1, round(n * validation_share))
+
+    validation = v.model_copy(update={"size": scaled(v.size), "train_size": scaled(v.train_size)})
+    return recipe.model_copy(
+        update={
+            "iterations": s.iterations,
+            "epochs": None,
+            "batch_size": s.batch_size,
+            "lr": min(s.max_lr, recipe.lr * s.batch_size / recipe.batch_size),
+            "schedule": schedule,
+            "best_window": window,
+            "validation": validation,
+        }
+    )

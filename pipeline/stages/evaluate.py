@@ -1,0 +1,19 @@
+"""Stage ``evaluate``: a trained run's weights → ``runs/<key>/eval.json`` and ``analysis/``."""
+
+from __future__ import annotations
+
+from ..evaluation import evaluate as evaluate_run
+from ..settings import Project
+from ..tracking import stage_run
+from .common import resolve
+
+
+def evaluate(project: Project, config: str, seed: int = 0, tags: dict | None = None) -> dict:
+    """Evaluate the run of ``config`` with ``seed`` on the held-out test split; return its metrics."""
+    r = resolve(project, config, seed, tags)
+    r.exe.apply()
+    c = r.config
+    with stage_run(project.root, c.source, f"evaluate@{r.run.key}", project.profile, r.tags) as t:
+        metrics = evaluate_run(c, r.recipe, r.run, project.data_dir(c.dataset), r.exe.device, r.exe.eval_cap)
+        t.log_metrics(metrics)
+    return metrics

@@ -1,0 +1,31 @@
+"""Stage ``render``: every run's results → ``paper_tables/`` (tables, figures, README) and the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..catalog import load_catalog
+from ..report.figures import render_figures
+from ..report.results import Results
+from ..report.tables import render_all
+from ..settings import Project
+from ..tracking import git_commit, stage_run
+
+
+def render(project: Project) -> list[Path]:
+    """Render the tables and figures of every source from the runs params.yaml lists; return the files."""
+    sources = load_catalog()
+    seeds: dict[str, list[int]] = {}
+    for entry in project.params.runs.values():
+        seeds.setdefault(entry.config, []).append(entry.seed)
+    results = Results(project.runs_dir, seeds)
+    context = {"profile": project.profile, "commit": git_commit(project.root)}
+    with stage_run(project.root, "tables", "render", project.profile) as tracker:
+        written = render_all(sources, results, project.tables_dir, context, project.summary_path)
+        tracker.log_artifact(project.summary_path)
+        figures = render_figures(sources, results, project.tables_dir / "figures", project.profile)
+        for path in written:
+            tracker.log_artifact(path, "paper_tables")
+        for path in figures:
+            tracker.log_artifact(path, "paper_tables/figures")
+    return written + figures

@@ -1,0 +1,44 @@
+"""Stage ``train``: one (configuration, seed) run → ``runs/<key>/`` model.pt, history.csv, train.json."""
+
+from __future__ import annotations
+
+from ..inventory import input_shape
+from ..rundir import HISTORY, TRAIN_METRICS
+from ..settings import Project
+from ..tracking import stage_run
+from ..training import TrainResult
+from ..training import train as train_loop
+from .common import resolve
+
+
+def train(project: Project, config: str, seed: int = 0, resume: bool = True, tags: dict | None = None) -> TrainResult:
+    """Train ``config`` with ``seed`` as this profile runs it, logged as one MLflow run (extra ``tags``)."""
+    r = resolve(project, config, seed, tags)
+    c = r.config
+    with stage_run(project.root, c.source, f"train@{r.run.key}", project.profile, r.tags, system_metrics=True) as t:
+        t.log_params(
+            {
+                "model": c.model,
+                "dataset": c.dataset,
+                "seed": seed,
+                **r.recipe.model_dump(),
+                **{f"model.{k}": v for k, v in c.model_options.items()},
+            }
+        )
+        result = train_loop(
+            c,
+            r.recipe,
+            seed,
+            project.data_dir(c.dataset),
+            r.run.path,
+            r.exe,
+            log_metrics=t.log_metrics,
+            resume=resume,
+        )
+        t.log_params({"execution": str(r.exe)})
+        t.log_metrics({k: v for k, v in result.metrics.items() if k != "seed"})
+        t.log_artifact(r.run.file(HISTORY))
+        t.log_dict(result.metrics, TRAIN_METRICS)
+        if project.profile != "smoke":  # smoke runs skip the model artifact (hundreds of MB over the catalog)
+            t.log_model(result.model, input_shape(c)[1])
+    return result

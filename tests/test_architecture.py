@@ -1,0 +1,95 @@
+"""The architecture as tests: every DVC stage's code deps cover what its stage function imports,
+the import contracts hold, and each run-folder file name and the run key are spelled once."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+STAGE_FUNCTIONS = {name: f"pipeline.stages.{name}" for name in ("fetch", "train", "evaluate", "render")}
+
+
+def module_file(module: str) -> str:
+    """The repository path of a module: pipeline/x/y.py, or pipeline/x/__init__.py for a package."""
+    path = Path(*module.split("."))
+    return str(path / "__init__.py") if (ROOT / path).is_dir() else f"{path}.py"
+
+
+def import_closure(graph, module: str) -> set[str]:
+    """``module``, everything it imports (directly or not) and the packages whose __init__ runs first."""
+    modules = {module} | graph.find_upstream_modules(module)
+    parents = {".".join(m.split(".")[:i]) for m in modules for i in range(1, m.count(".") + 1)}
+    return modules | parents
+
+
+def code_deps(stage: dict) -> list[str]:
+    spec = stage.get("do", stage)
+    return [d for d in spec["deps"] if isinstance(d, str) and d.startswith("pipeline")]
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return grimp.build_graph("pipeline")
+
+
+@pytest.fixture(scope="module")
+def stages():
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_FUNCTIONS))
+def test_dvc_deps_cover_the_stage_import_closure(graph, stages, stage):
+    deps = code_deps(stages[stage])
+    missing = sorted(module_file(m) for m in import_closure(graph, STAGE_FUNCTIONS[stage]))
+    missing = [p for p in missing if not covered(p, deps)]
+    assert not missing, f"dvc.yaml stage {stage!r} lacks deps for modules it imports: {missing}"
+    stale = [d for d in deps if not (ROOT / d).exists()]
+    assert not stale, f"dvc.yaml stage {stage!r} lists deps that do not exist: {stale}"
+
+
+def test_dvc_deps_check_fails_for_an_uncovered_module(graph, stages):
+    """The check has teeth: dropping one dependency of train is caught."""
+    deps = [d for d in code_deps(stages["train"]) if d != "pipeline/execution.py"]
+    closure = {module_file(m) for m in import_closure(graph, STAGE_FUNCTIONS["train"])}
+    assert [p for p in closure if not covered(p, deps)] == ["pipeline/execution.py"]
+
+
+def test_import_contracts_hold():
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r'"checkpoint\.pt"',
+        r'"model\.pt"',
+        r'"history\.csv"',
+        r'"train\.json"',
+        r'"eval\.json"',
+        r'"masks\.npz"',
+        r"-s\{(?:args\.)?seed\}",
+    ],  # fmt: skip
+)
+def test_run_folder_names_and_run_key_are_defined_once(pattern):
+    hits = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "pipeline").rglob("*.py")) + sorted((ROOT / "benchmarks").rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(pattern, line) and not line.lstrip().startswith("#")
+    ]
+    assert len(hits) == 1 and hits[0].startswith("pipeline/rundir.py"), hits
