@@ -26,7 +26,7 @@ from pathlib import Path
 from ..rundir import CHECKPOINT
 from .state import now, read_record, write_record
 
-PROGRESS_S = 10.0  # how often a job notes its epoch in its record
+PROGRESS_S = float(os.environ.get("REPRO_LAUNCH_PROGRESS_S", "10"))  # how often a job notes its epoch
 
 
 def job_id(backend: str) -> str:
@@ -123,6 +123,8 @@ def run_job(spec: dict) -> dict:
     os.chdir(root)
     if spec.get("tracking_uri"):
         os.environ["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
+        if spec.get("tracking_wait"):  # launch's own server, started alongside the jobs
+            _wait_for_server(spec["tracking_uri"])
     if spec.get("threads"):
         import torch
 
@@ -172,6 +174,18 @@ def run_job(spec: dict) -> dict:
     record.update(state="done", ended=now(), error=None)
     write_record(root, key, record)
     return metrics if isinstance(metrics, dict) else {}
+
+
+def _wait_for_server(uri: str, timeout: float = 180) -> None:
+    """Until launch's MLflow server answers (it starts while the jobs queue); then tracking takes over
+    (a server that never comes up only turns tracking off, with a warning)."""
+    import time
+
+    from .server import healthy
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not healthy(uri):
+        time.sleep(1)
 
 
 def _train_ddp(spec: dict, n: int) -> None:

@@ -168,6 +168,8 @@ class Launcher:
             summary["submit_seconds"] = round(submit_s, 3)
             self.echo(f"submitted {len(to_submit)} job(s): {backend.describe()}; logs in {self.settings.logs}/")
         save_state(root, state)
+        self._server_ready(state)
+        save_state(root, state)
         pending = set(attached) | set(summary["submitted"])
         if not wait or not pending:
             if pending:
@@ -208,10 +210,13 @@ class Launcher:
             "backend": self.backend_name,
             "gpus_per_run": self.settings.gpus_per_run,
             "tracking_uri": tracking,
+            "tracking_wait": self.spawned is not None and tracking == self.spawned["uri"],
         }
 
     # ------------------------------------------------------------------ tracking
     def _tracking(self, state: dict, at_once: int) -> str | None:
+        """The URI the jobs log to. Launch's own server may still be starting: the jobs wait for it
+        (``tracking_wait``) while they import and queue, and ``_server_ready`` checks it after submission."""
         if os.environ.get("MLFLOW_TRACKING_URI"):
             return os.environ["MLFLOW_TRACKING_URI"]
         info = state.get("tracking") or {}
@@ -219,14 +224,23 @@ class Launcher:
             return info["uri"]
         if at_once <= 1:
             return None  # one writer at a time: the project's SQLite store directly
-        log = self.root / self.settings.logs / "mlflow-server.log"
-        if self.spawned is not None:
-            info, self.spawned = server.wait_ready(self.spawned), None
-        else:
-            info = server.start(self.root, self.settings.tracking_host, log, port=info.get("port"))
-        state["tracking"] = info
-        self.echo(f"tracking: started an MLflow server on the project's store at {info['uri']} (log: {log})")
-        return info["uri"]
+        if self.spawned is None:
+            log = self.root / self.settings.logs / "mlflow-server.log"
+            self.spawned = server.spawn(self.root, self.settings.tracking_host, log, port=info.get("port"))
+        state["tracking"] = {k: v for k, v in self.spawned.items() if not k.startswith("_")}
+        return self.spawned["uri"]
+
+    def _server_ready(self, state: dict) -> None:
+        if self.spawned is None:
+            return
+        spawned, self.spawned = self.spawned, None
+        try:
+            info = server.wait_ready(spawned)
+        except LaunchError as exc:
+            state.pop("tracking", None)
+            self.echo(f"warning: {exc}; the jobs run without tracking (set MLFLOW_TRACKING_URI to use a server)")
+            return
+        self.echo(f"tracking: started an MLflow server on the project's store at {info['uri']} (log: {info['log']})")
 
     def _stop_server_if_idle(self, state: dict) -> None:
         info = state.get("tracking")
