@@ -79,3 +79,59 @@ def test_bad_input_is_one_line(launched, args, expected):
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], out.stderr
+
+
+def test_gpus_per_run_2_trains_with_torchrun(tmp_path):
+    """gpus_per_run: 2 on two simulated GPUs: one job holding both, training under torchrun (gloo on CPU)."""
+    config = CHEAP[2]
+    project = smoke_project(tmp_path / "project", (config,), launch={"gpus_per_run": 2, "poll_s": 1})
+    out = repro(project, "launch", "--backend", "local", extra_env=DEVICES)
+    rec = records(project)[f"{config}-s0"]
+    assert rec["state"] == "done" and rec["gpu"] == "0,1" and rec["ranks"] == 2, rec
+    train = json.loads((project / "runs" / f"{config}-s0" / "train.json").read_text())
+    assert train["steps"] >= 1, train
+    print(f"DDP local launch: {out.seconds:.1f} s", flush=True)
+
+
+def test_ctrl_c_leaves_jobs_running_and_the_next_launch_reattaches(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.launch.backends.process import alive
+    from tests._launch import env
+
+    configs = CHEAP[3:5]
+    project = smoke_project(tmp_path / "project", configs, launch={"poll_s": 1}, iterations=16)
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "launch", "--backend", "local"],
+        cwd=project,
+        env=env(DEVICES),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            recs = records(project) if (project / ".repro" / "jobs").exists() else {}
+            if len(recs) == 2 and all(r["state"] == "running" for r in recs.values()):
+                break
+            assert launcher.poll() is None, launcher.stderr.read()
+            time.sleep(0.5)
+        else:
+            pytest.fail("the jobs did not start")
+        launcher.send_signal(signal.SIGINT)  # Ctrl-C
+        code = launcher.wait(timeout=60)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    stderr = launcher.stderr.read()
+    assert code == 130 and "keep running" in stderr, stderr
+    assert all(alive(r["pid"], key) for key, r in records(project).items()), records(project)  # still training
+    again = repro(project, "launch", "--backend", "local", extra_env=DEVICES)
+    assert "re-attached to 2 job(s)" in again.stderr and "submitted" not in again.stderr, again.stderr
+    assert all(r["state"] == "done" for r in records(project).values())
+    lock = (project / "dvc.lock").read_text()
+    assert all(f"evaluate@{c}-s0" in lock for c in configs)

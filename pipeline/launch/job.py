@@ -154,6 +154,7 @@ def run_job(spec: dict) -> dict:
     try:
         if int(spec.get("gpus_per_run", 1)) > 1:
             _train_ddp(spec, int(spec["gpus_per_run"]))
+            record["ranks"] = int(spec["gpus_per_run"])  # torchrun finished with that many processes
         else:
             train(project, config, seed, resume=True, tags=tags)
         record["epoch"] = record["epochs"] or record["epoch"]
