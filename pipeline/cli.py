@@ -331,7 +331,7 @@ def status(
     for row in rows:
         grid.add_row(*row)
     out.print(grid)
-    out.print(footer, highlight=False)
+    out.print(footer, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -103,7 +103,7 @@ def test_ctrl_c_leaves_jobs_running_and_the_next_launch_reattaches(tmp_path):
     from tests._launch import env
 
     configs = CHEAP[3:5]
-    project = smoke_project(tmp_path / "project", configs, launch={"poll_s": 1}, iterations=16)
+    project = smoke_project(tmp_path / "project", configs, launch={"poll_s": 1}, iterations=8)
     launcher = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "launch", "--backend", "local"],
         cwd=project,
