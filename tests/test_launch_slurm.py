@@ -175,6 +175,7 @@ def test_a_cancelled_job_shows_failed_and_retry_completes_it(interrupted):
     assert rows[requeued]["state"] in ("queued", "running"), rows  # the requeued job is back in the queue
     assert watch.returncode == 1 and "--retry-failed" in watch.stderr, watch.stderr
     assert "submitted 1 job(s)" in retry.stderr, retry.stderr
+    assert "started an MLflow server" not in retry.stderr  # one job at a time: SQLite directly, no server
     final = json.loads(repro(project, "status", "--json").stdout)
     assert final["totals"]["done"] == 2, final
     assert records(project)[cancelled]["resumed_from_epoch"] >= 1  # the retry resumed too

@@ -222,8 +222,11 @@ class Launcher:
         info = state.get("tracking") or {}
         if info and server.healthy(info.get("uri")):
             return info["uri"]
-        if at_once <= 1:
-            return None  # one writer at a time: the project's SQLite store directly
+        if at_once <= 1:  # one writer at a time: the project's SQLite store directly
+            if self.spawned is not None:  # started early, not needed after all
+                server.stop(self.spawned)
+                self.spawned = None
+            return None
         if self.spawned is None:
             log = self.root / self.settings.logs / "mlflow-server.log"
             self.spawned = server.spawn(self.root, self.settings.tracking_host, log, port=info.get("port"))

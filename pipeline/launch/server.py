@@ -65,6 +65,7 @@ def spawn(root: Path, host: str, log: Path, port: int | None = None) -> dict:
         "--host", host, "--port", str(port), "--workers", "1",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no job runner and huey workers (~8 processes): runs only
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             cmd,
