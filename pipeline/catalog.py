@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from .names import did_you_mean
@@ -121,6 +122,27 @@ class Recipe(Strict):
         return self
 
 
+class Margin(Strict):
+    """An equivalence margin δ declared in the catalog (a source, a table or one figure), with its reason.
+
+    ``points``: ±δ in the figure's unit (percentage points for %); ``relative``: ±δ as a fraction of the
+    reported value (e.g. 0.1 = ±10%). Exactly one of the two. Undeclared: see README "Verdicts"."""
+
+    points: PositiveFloat | None = None
+    relative: PositiveFloat | None = None
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.points is None) == (self.relative is None):
+            raise ValueError("a margin gives exactly one of points or relative (with a reason)")
+        return self
+
+    def at(self, reported: float) -> float:
+        """δ in the figure's unit at the reported value."""
+        return self.points if self.points is not None else self.relative * abs(reported)
+
+
 class Reported(Strict):
     """One figure the source printed, and where it sits in the source's table."""
 
@@ -133,6 +155,9 @@ class Reported(Strict):
     column: str
     over_runs: Literal["mean", "max"] = "mean"  # "max": the source printed the best of its runs
     hardware: str | None = None  # where the source measured it (e.g. "Tesla T4"); None = comparable here
+    delta: Margin | None = None  # this figure's equivalence margin (else the table's, the source's, the default)
+    # the figure as the source printed it (e.g. "337 min"); filled from the YAML scalar ("3.90") when absent
+    printed: str | None = None
 
 
 COST_METRICS = ("params", "non_trainable_params", "macs")
@@ -159,6 +184,9 @@ class Claim(Strict):
     reference: float | None = None
     ratio: float | None = Field(None, gt=0)
     ratio_tolerance: float = Field(0.0, ge=0)
+    # trained claims: the source's advantage of better over worse in metric units (> 0 agrees with the claim);
+    # absent, it is taken from both arms' reported figures of ``metric`` when the catalog has them
+    reported_effect: float | None = None
 
     @property
     def worse_arms(self) -> list[str]:
@@ -198,12 +226,27 @@ class ConfigEntry(Strict):
     requires: str | None = None  # e.g. "imagenet": listed, but not run by the default pipeline
 
 
+class Ratio(Strict):
+    """A derived figure: the ratio of two reported cells of one column (row ``numerator`` / row
+    ``denominator``), compared as a ratio where the figures themselves are not comparable (times
+    measured on other hardware). ``delta``: the margin on the ratio (default ±10% relative)."""
+
+    numerator: str
+    denominator: str
+    column: str
+    delta: Margin | None = None
+
+
 class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
     figure: Literal["arl-vs-nal", "label-noise", "strip"] | None = None  # the figure this table gets
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
+    # cited cells as the source printed them (e.g. "224×224"); filled from the YAML scalar when absent
+    printed: dict[str, dict[str, str]] = {}
+    delta: Margin | None = None  # margin of every figure in this table (unless the figure declares one)
+    ratios: list[Ratio] = []
     notes: str = ""
 
 
@@ -216,6 +259,11 @@ class Source(Strict):
     configurations: dict[str, ConfigEntry]  # keyed by the configuration's unique name
     tables: dict[str, Table] = {}
     claims: list[Claim] = []
+    delta: Margin | None = None  # margin of every figure of this source (unless a table or figure declares one)
+
+    def reported_cells(self) -> dict[tuple[str, str, str], tuple[str, Reported]]:
+        """(table, row, column) → (configuration, figure) of every reported figure."""
+        return {(r.table, r.row, r.column): (n, r) for n, c in self.configurations.items() for r in c.reported}
 
     def configurations_in(self, table: str) -> dict[str, ConfigEntry]:
         """The configurations with a reported figure in ``table``."""
@@ -232,6 +280,18 @@ class Source(Strict):
             for row, cols in table.cited.items():
                 if row not in table.rows or any(c not in table.columns for c in cols):
                     raise ValueError(f"table {key}: cited cell {row}/{list(cols)} is not in its rows/columns")
+            for row, cols in table.printed.items():
+                if any(c not in table.cited.get(row, {}) for c in cols):
+                    raise ValueError(f"table {key}: printed form for {row}/{list(cols)}, which is not a cited cell")
+        cells = self.reported_cells()
+        for key, table in self.tables.items():
+            for ratio in table.ratios:
+                for row in (ratio.numerator, ratio.denominator):
+                    _, rep = cells.get((key, row, ratio.column), (None, None))
+                    if rep is None or isinstance(rep.value, str) or not rep.value:
+                        raise ValueError(f"table {key}: ratio needs a reported number at {row}/{ratio.column}")
+                if ratio.numerator == ratio.denominator:
+                    raise ValueError(f"table {key}: a ratio divides two different rows")
         for claim in self.claims:
             for arm in (claim.better, *claim.worse_arms):
                 if arm not in self.configurations:
@@ -272,7 +332,7 @@ def load_source(path: Path) -> Source:
     text, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
-    source = validate_yaml(Source, data, text, path)
+    source = with_printed_forms(validate_yaml(Source, data, text, path), text)
     if source.id != path.stem:
         raise CatalogError(f"{path}:{line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}")
     for name, cfg in source.configurations.items():
@@ -285,6 +345,50 @@ def load_source(path: Path) -> Source:
             key = ".".join(("configurations", name, "recipe", *map(str, loc)))
             raise CatalogError(f"{path}:{line_of(text, where)}: {key}: {err['msg']}") from None
     return source
+
+
+def _scalars(node, keys: tuple):
+    """The YAML node under ``keys`` (mapping keys or sequence indices), or None."""
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def with_printed_forms(source: Source, text: str) -> Source:
+    """Fill ``printed`` of every number the catalog transcribed with the YAML scalar as written ("3.90",
+    "76.20": the source's decimals, which the float drops); declared printed forms are kept."""
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+    def raw(*keys) -> str | None:
+        node = _scalars(root, keys)
+        return node.value if isinstance(node, yaml.ScalarNode) else None
+
+    configs = {}
+    for name, cfg in source.configurations.items():
+        reported = [
+            r if r.printed is not None or isinstance(r.value, str)
+            else r.model_copy(update={"printed": raw("configurations", name, "reported", i, "value")})
+            for i, r in enumerate(cfg.reported)
+        ]  # fmt: skip
+        configs[name] = cfg.model_copy(update={"reported": reported})
+    tables = {}
+    for key, table in source.tables.items():
+        printed = {row: dict(cols) for row, cols in table.printed.items()}
+        for row, cols in table.cited.items():
+            for col, value in cols.items():
+                if not isinstance(value, str) and col not in printed.get(row, {}):
+                    form = raw("tables", key, "cited", row, col)
+                    if form is not None:
+                        printed.setdefault(row, {})[col] = form
+        tables[key] = table.model_copy(update={"printed": printed})
+    return source.model_copy(update={"configurations": configs, "tables": tables})
 
 
 def _overrides(override: dict, loc: tuple) -> bool:
@@ -333,22 +437,29 @@ def _load_catalog(directory: Path) -> dict[str, Source]:
     return sources
 
 
+def configurations_of(source: Source) -> dict[str, Configuration]:
+    """The resolved configurations of one source (recipes merged)."""
+    return {
+        name: Configuration(
+            name=name,
+            source=source.id,
+            dataset=cfg.dataset,
+            model=cfg.model,
+            model_options=cfg.model_options,
+            recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
+            n_seeds=cfg.runs,
+            reported=cfg.reported,
+            notes=cfg.notes,
+            requires=cfg.requires,
+        )
+        for name, cfg in source.configurations.items()
+    }
+
+
 def all_configurations(directory: Path = CATALOG_DIR) -> dict[str, Configuration]:
     configs = {}
     for source in load_catalog(directory).values():
-        for name, cfg in source.configurations.items():
-            configs[name] = Configuration(
-                name=name,
-                source=source.id,
-                dataset=cfg.dataset,
-                model=cfg.model,
-                model_options=cfg.model_options,
-                recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
-                n_seeds=cfg.runs,
-                reported=cfg.reported,
-                notes=cfg.notes,
-                requires=cfg.requires,
-            )
+        configs |= configurations_of(source)
     return configs
 
 
