@@ -251,6 +251,28 @@ def plan(
 
 
 @app.command()
+def seeds(
+    plan_path: Annotated[
+        Path | None,
+        typer.Option("--plan", help="A `repro plan --out` JSON (default: benchmarks/plan-*.json, a GPU plan first)."),
+    ] = None,
+) -> None:
+    """Seeds needed to decide every figure, ratio and claim, and their GPU-hours from a plan's per-run cost.
+    JSON on stdout, a readable table on stderr; raise a configuration's seeds in params.yaml `seeds:`."""
+    from .stages.seeds import seeds as stage
+
+    result = _guard(stage, state.project, plan_path)
+    print(json.dumps(result, indent=2))
+    err.print(stage_describe(result), highlight=False, soft_wrap=True)
+
+
+def stage_describe(result: dict) -> str:
+    from .report.seeds import describe
+
+    return describe(result)
+
+
+@app.command()
 def ui(
     port: Annotated[int, typer.Option(help="Port to serve on (127.0.0.1).")] = 5000,
     store: Annotated[Path | None, typer.Option(help="SQLite store (default: the project's mlflow.db).")] = None,

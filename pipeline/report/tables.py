@@ -108,7 +108,7 @@ def reported_effect(source: Source, claim: Claim) -> float | None:
     def figure(arm: str) -> float | None:
         values = {
             float(r.value) for r in source.configurations[arm].reported
-            if r.metric == claim.metric and not isinstance(r.value, str)
+            if r.metric == claim.metric and not isinstance(r.value, str) and r.over_runs == "mean"
         }  # fmt: skip
         return values.pop() if len(values) == 1 else None
 
