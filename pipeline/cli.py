@@ -259,17 +259,12 @@ def seeds(
 ) -> None:
     """Seeds needed to decide every figure, ratio and claim, and their GPU-hours from a plan's per-run cost.
     JSON on stdout, a readable table on stderr; raise a configuration's seeds in params.yaml `seeds:`."""
+    from .report.seeds import describe
     from .stages.seeds import seeds as stage
 
     result = _guard(stage, state.project, plan_path)
     print(json.dumps(result, indent=2))
-    err.print(stage_describe(result), highlight=False, soft_wrap=True)
-
-
-def stage_describe(result: dict) -> str:
-    from .report.seeds import describe
-
-    return describe(result)
+    err.print(describe(result), highlight=False, soft_wrap=True)
 
 
 @app.command()
