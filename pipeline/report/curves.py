@@ -188,11 +188,13 @@ def compare(source: Source, key: str, results: Results, profile: str) -> list[Co
             values = row.values(quantity)
             cell = Comparison(row, quantity, reported, values, "", "")
             if reported is None:
-                cell.verdict, cell.detail = "—", "no jump in the reported curve's window (or no drop)"
+                why = "no learning-rate drop in the schedule" if row.drop is None else "the curve ends before it"
+                cell.verdict, cell.detail = "—", f"no jump: {why}"
             elif not row.seeds:
                 cell.verdict = "not run"
             elif not values:
-                cell.verdict, cell.detail = "—", f"runs do not reach epochs {row.drop} ± {JUMP_WINDOW}"
+                lo, hi = row.drop - JUMP_WINDOW, row.drop + JUMP_WINDOW
+                cell.verdict, cell.detail = "—", f"no jump: the runs end before epochs {lo}–{hi}"
             elif profile == "smoke":
                 cell.verdict = "smoke only"
             elif quantity == "jump_epoch":
@@ -249,6 +251,8 @@ def _reproduced_text(cell: Comparison) -> str:
 def _cell_text(cell: Comparison) -> str:
     if cell.verdict == "not run":
         return f"{_reported_text(cell)} / not run"
+    if cell.verdict == "—":
+        return f"{_reported_text(cell)} / — ({cell.detail})"
     decided = cell.quantity != "jump_epoch" and cell.verdict in ("reproduced", "differs", "inconclusive")
     verdict = cell.detail if decided else cell.verdict
     return f"{_reported_text(cell)} / {_reproduced_text(cell)} — {verdict}"

@@ -57,8 +57,8 @@ METRIC_LABELS = {
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _title(text: str, profile: str) -> str:
-    text = "\n".join(textwrap.wrap(text, 90))
+def _title(text: str, profile: str, width: int = 90) -> str:
+    text = "\n".join(textwrap.wrap(text, width))
     return f"{SMOKE}\n{text}" if profile == "smoke" else text
 
 
@@ -365,11 +365,12 @@ def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, 
     colours = dict(zip(names, sns.color_palette(PALETTE, len(names)), strict=True))
     fig = _figure((11, 6))
     ax = fig.subplots()
-    if not frame.empty:  # mean over seeds, band = min..max over seeds; markers so that one epoch still shows
+    marker = "o" if frame["epoch"].nunique() <= 30 else None  # markers: a run of one epoch still shows
+    if not frame.empty:  # mean over seeds, band = min..max over seeds
         sns.lineplot(
             data=frame, x="epoch", y="value", hue="config", hue_order=[n for n in names if n in set(frame["config"])],
-            palette=colours, errorbar=("pi", 100), marker="o", markersize=3, markeredgewidth=0, lw=1.6, legend=False,
-            ax=ax,
+            palette=colours, errorbar=("pi", 100), marker=marker, markersize=3, markeredgewidth=0, lw=1.6,
+            legend=False, ax=ax,
         )  # fmt: skip
     for n, (epochs, values) in reported.items():
         ax.plot(epochs, values, color=colours[n], lw=1.1, dashes=REPORTED_DASH, zorder=4)
@@ -388,7 +389,7 @@ def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, 
     ]  # fmt: skip
     handles += [
         Line2D([], [], color="0.3", lw=1.1, dashes=REPORTED_DASH),
-        Line2D([], [], color="0.3", lw=1.6, marker="o", markersize=3),
+        Line2D([], [], color="0.3", lw=1.6, marker=marker, markersize=3),
     ]
     labels += ["reported: the source's per-epoch log", "reproduced: mean over seeds"]
     if frame.empty:
@@ -397,7 +398,7 @@ def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, 
         handles.append(Patch(facecolor="0.3", alpha=0.25))
         labels.append("reproduced: band = min–max over seeds")
     fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
-    fig.suptitle(_title(f"{source.id} — {spec.title}", profile))
+    fig.suptitle(_title(f"{source.id} — {spec.title}", profile, width=110))
     return fig
 
 
