@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, model_validator
 
 from .names import did_you_mean
 from .schema import CatalogError, Strict, line_of, read_yaml, validate_yaml
@@ -160,6 +161,73 @@ class Reported(Strict):
     printed: str | None = None
 
 
+CURVE_COLUMNS = ("epoch", "split", "metric", "value")
+CURVE_SPLITS = ("test", "val", "train")
+CURVE_METRICS = ("accuracy", "loss")
+
+
+class ReportedCurve(Strict):
+    """A per-epoch curve the source published (its training log), as a data file under reproduce/.
+
+    The file (``file``, relative to reproduce/) is tab-separated with the header
+    ``epoch split metric value``: ``epoch`` is 1-based (the number of epochs completed, as in a run's
+    history.csv), ``split`` one of test/val/train, ``metric`` accuracy (top-1 %) or loss (mean
+    cross-entropy); within each (split, metric) the epochs strictly increase. reproduce/curves/README.md
+    describes the format; each source's folder there says where its curves come from."""
+
+    file: str
+    meaning: str  # e.g. "the author's log cifar_100_BAMResNet50 (test after each epoch, running train)"
+    _points: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def points(self) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+        """{(split, metric): (epochs, values)}, read and checked when the catalog was loaded."""
+        return self._points
+
+    def series(self, split: str, metric: str) -> tuple[list[int], list[float]] | None:
+        return self._points.get((split, metric))
+
+
+def read_curve(path: Path) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+    """Parse a reported-curve file (see ``ReportedCurve``); a malformed one is a one-line CatalogError
+    naming the file and line."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the curve file ({exc.strerror or exc})") from None
+    if not lines or tuple(lines[0].split("\t")) != CURVE_COLUMNS:
+        got = lines[0].split("\t") if lines else []
+        raise CatalogError(f"{path}:1: header must be {' '.join(CURVE_COLUMNS)} (tab-separated), got {got}")
+    points: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(CURVE_COLUMNS):
+            raise CatalogError(f"{path}:{number}: expected 4 tab-separated fields, got {len(fields)}")
+        epoch, split, metric, value = fields
+        if not epoch.isdigit() or int(epoch) < 1:
+            raise CatalogError(f"{path}:{number}: epoch must be an integer >= 1 (1-based), got {epoch!r}")
+        if split not in CURVE_SPLITS:
+            raise CatalogError(f"{path}:{number}: split must be one of {', '.join(CURVE_SPLITS)}, got {split!r}")
+        if metric not in CURVE_METRICS:
+            raise CatalogError(f"{path}:{number}: metric must be one of {', '.join(CURVE_METRICS)}, got {metric!r}")
+        try:
+            number_value = float(value)
+        except ValueError:
+            number_value = math.nan
+        if not math.isfinite(number_value):
+            raise CatalogError(f"{path}:{number}: value must be a finite number, got {value!r}")
+        epochs, values = points.setdefault((split, metric), ([], []))
+        if epochs and int(epoch) <= epochs[-1]:
+            raise CatalogError(
+                f"{path}:{number}: {split} {metric}: epoch {epoch} after epoch {epochs[-1]}: epochs must increase"
+            )
+        epochs.append(int(epoch))
+        values.append(number_value)
+    if not points:
+        raise CatalogError(f"{path}:1: no data rows")
+    return points
+
+
 COST_METRICS = ("params", "non_trainable_params", "macs")
 
 
@@ -224,6 +292,28 @@ class ConfigEntry(Strict):
     reported: list[Reported] = []
     notes: str = ""  # assumptions and quirks, shown under the rendered table
     requires: str | None = None  # e.g. "imagenet": listed, but not run by the default pipeline
+    reported_curves: list[ReportedCurve] = []  # the source's per-epoch log of this configuration
+
+
+class CurveFigure(Strict):
+    """One figure of reported curves (``Table.figure: curves``): each configuration of the table drawn as
+    the source's curve (``ReportedCurve``) beside our runs (mean over seeds, band = min–max)."""
+
+    name: str  # file tag: paper_tables/figures/<source>-<name>-reported-vs-reproduced.png
+    title: str  # the source's figure caption
+    split: Literal["test", "val", "train"] = "test"
+    metric: Literal["accuracy", "loss"] = "accuracy"
+    epochs: tuple[PositiveInt, PositiveInt] | None = None  # x range drawn (1-based, inclusive); None: all
+    values: tuple[float, float] | None = None  # y range drawn (a zoom); None: automatic
+    notes: str = ""  # e.g. how a zoom range was chosen
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for key in ("epochs", "values"):
+            lo_hi = getattr(self, key)
+            if lo_hi is not None and lo_hi[0] >= lo_hi[1]:
+                raise ValueError(f"{key}: the first bound must be below the second")
+        return self
 
 
 class Ratio(Strict):
@@ -241,13 +331,21 @@ class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
-    figure: Literal["arl-vs-nal", "label-noise", "strip"] | None = None  # the figure this table gets
+    # the figure this table gets; "curves": the figures in ``curve_figures``, plus a curve comparison table
+    figure: Literal["arl-vs-nal", "label-noise", "strip", "curves"] | None = None
+    curve_figures: list[CurveFigure] = []
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
     # cited cells as the source printed them (e.g. "224×224"); filled from the YAML scalar when absent
     printed: dict[str, dict[str, str]] = {}
     delta: Margin | None = None  # margin of every figure in this table (unless the figure declares one)
     ratios: list[Ratio] = []
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _curves(self):
+        if (self.figure == "curves") != bool(self.curve_figures):
+            raise ValueError("figure: curves goes with curve_figures (a list), and curve_figures with figure: curves")
+        return self
 
 
 class Source(Strict):
@@ -296,6 +394,9 @@ class Source(Strict):
             for arm in (claim.better, *claim.worse_arms):
                 if arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
+        for key, table in self.tables.items():
+            if table.figure == "curves" and not any(c.reported_curves for c in self.configurations_in(key).values()):
+                raise ValueError(f"table {key}: figure curves, but none of its configurations has reported_curves")
         return self
 
 
@@ -344,6 +445,7 @@ def load_source(path: Path) -> Source:
             where = ("configurations", name, "recipe", *loc) if _overrides(cfg.recipe, loc) else ("recipe", *loc)
             key = ".".join(("configurations", name, "recipe", *map(str, loc)))
             raise CatalogError(f"{path}:{line_of(text, where)}: {key}: {err['msg']}") from None
+    load_curves(source, path, text)
     return source
 
 
@@ -389,6 +491,22 @@ def with_printed_forms(source: Source, text: str) -> Source:
                         printed.setdefault(row, {})[col] = form
         tables[key] = table.model_copy(update={"printed": printed})
     return source.model_copy(update={"configurations": configs, "tables": tables})
+
+
+def load_curves(source: Source, path: Path, text: str) -> None:
+    """Read every reported curve of ``source`` (files relative to the catalog file's folder) and attach
+    its points; a missing or malformed file is a one-line error naming the file and line."""
+    for name, cfg in source.configurations.items():
+        for i, curve in enumerate(cfg.reported_curves):
+            where = ("configurations", name, "reported_curves", i, "file")
+            key = f"configurations.{name}.reported_curves.{i}.file"
+            file = (path.parent / curve.file).resolve()
+            if not file.is_file():
+                raise CatalogError(f"{path}:{line_of(text, where)}: {key}: no such curve file {curve.file!r}")
+            try:
+                curve._points = read_curve(file)
+            except CatalogError as exc:
+                raise CatalogError(f"{exc} (in {key}, {path}:{line_of(text, where)})") from None
 
 
 def _overrides(override: dict, loc: tuple) -> bool:

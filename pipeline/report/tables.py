@@ -454,6 +454,7 @@ def render_all(
     out_dir: Path,
     context: dict,
     summary_path: Path | None = None,
+    more_tables: list[str] | None = None,  # README index lines of tables rendered elsewhere (report/curves.py)
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = context["profile"]
@@ -500,6 +501,7 @@ def render_all(
             "| source | table | verdicts |",
             "|---|---|---|",
             *index,
+            *(more_tables or []),
             "",
             "## Claims",
             "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog import load_catalog
+from ..report.curves import render_curves
 from ..report.figures import render_figures
 from ..report.results import Results
 from ..report.tables import render_all
@@ -21,7 +22,8 @@ def render(project: Project) -> list[Path]:
     results = Results(project.runs_dir, seeds)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
     with stage_run(project.root, "tables", "render", project.profile) as tracker:
-        written = render_all(sources, results, project.tables_dir, context, project.summary_path)
+        curves, curve_index = render_curves(sources, results, project.tables_dir, context)
+        written = curves + render_all(sources, results, project.tables_dir, context, project.summary_path, curve_index)
         tracker.log_artifact(project.summary_path)
         figures = render_figures(sources, results, project.tables_dir / "figures", project.profile)
         for path in written:
