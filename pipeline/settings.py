@@ -104,7 +104,8 @@ class Project:
 
     @property
     def summary_path(self) -> Path:
-        """Mean headline metrics per configuration (``dvc metrics show``)."""
+        """Mean ± std of the headline metrics per configuration (a plain output; DVC's metrics are
+        each run's ``metrics.json``)."""
         return self.root / "metrics" / "summary.json"
 
     def run(self, config: str, seed: int) -> RunDir:
