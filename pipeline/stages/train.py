@@ -34,6 +34,7 @@ def train(project: Project, config: str, seed: int = 0, resume: bool = True, tag
             r.exe,
             log_metrics=t.log_metrics,
             resume=resume,
+            log_every=project.params.train.log_every_seconds,
         )
         t.log_params({"execution": str(r.exe)})
         t.log_metrics({k: v for k, v in result.metrics.items() if k != "seed"})
