@@ -94,7 +94,8 @@ def _print_fitted(fitted) -> None:
 @app.command("list")
 def list_configs(as_json: AsJson = False, wide: Wide = False) -> None:
     """List every configuration in the catalog with its parameter count, MACs and reported figures."""
-    from .inventory import configuration_rows, configuration_table
+    from .inventory import configuration_rows
+    from .listing import configuration_table
 
     rows = _guard(configuration_rows)
     if as_json:
@@ -110,7 +111,8 @@ def models(
     wide: Wide = False,
 ) -> None:
     """List every registered model with its trainable parameters and MACs per image."""
-    from .inventory import model_rows, model_table
+    from .inventory import model_rows
+    from .listing import model_table
 
     rows = _guard(model_rows, classes)
     if as_json:

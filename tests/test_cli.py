@@ -6,7 +6,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pipeline import cli, inventory
+from pipeline import cli, listing
 from pipeline.cli import app
 
 runner = CliRunner()
@@ -112,6 +112,6 @@ def test_listing_wide_shows_every_column_whole(monkeypatch, listings, command):
     for row in listings[command]:
         assert f"{row['params']:,}" in text
         if command == "list":
-            assert inventory.reported_text(row["reported"]) in text  # the reported figures, never folded
+            assert listing.reported_text(row["reported"]) in text  # the reported figures, never folded
         else:
             assert row["family"] in text
