@@ -144,8 +144,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Resume from the last complete checkpoint.")] = True,
 ) -> None:
     """Train one configuration with one seed into runs/<config>-s<seed>/."""
+    from .bench.preflight import preflight
     from .stages.train import train as stage
 
+    _guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
     result = _guard(stage, state.project, config, seed, resume)
     m = result.metrics
     err.print(f"{config} seed {seed}: final test acc {m['final_test_acc']:.2f}% after {m['steps']} steps")
