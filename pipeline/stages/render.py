@@ -10,6 +10,7 @@ from ..report.results import Results
 from ..report.tables import render_all
 from ..settings import Project
 from ..tracking import git_commit, stage_run
+from .notes import source_note
 
 
 def render(project: Project) -> list[Path]:
@@ -28,4 +29,9 @@ def render(project: Project) -> list[Path]:
             tracker.log_artifact(path, "paper_tables")
         for path in figures:
             tracker.log_artifact(path, "paper_tables/figures")
+        if tracker.run_id is not None:  # each source's experiment links to its tables in this run
+            base = f"#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}/artifactPath/paper_tables"
+            for source in sources.values():
+                links = {key: f"{base}/{source.id}-{key}.md" for key in source.tables}
+                tracker.describe_experiment(source.id, source_note(source, links))
     return written + figures
