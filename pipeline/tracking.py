@@ -38,6 +38,7 @@ def git_commit(root: Path) -> str:
 
 
 NOTE = "mlflow.note.content"  # the experiment's (or run's) description in the MLflow UI
+KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens it as model training, not GenAI
 
 
 def _warn(msg: str) -> None:
@@ -45,10 +46,14 @@ def _warn(msg: str) -> None:
 
 
 def _set_note(mlflow, experiment: str, text: str) -> None:
-    """Describe ``experiment`` with ``text`` unless it already reads so (one read, at most one write)."""
+    """Describe ``experiment`` with ``text`` (and mark it a model-training experiment) unless it
+    already reads so: one read, a write only on change."""
     exp = mlflow.get_experiment_by_name(experiment)
-    if exp is not None and exp.tags.get(NOTE) != text:
-        mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, NOTE, text)
+    if exp is None:
+        return
+    for key, value in ((NOTE, text), KIND):
+        if exp.tags.get(key) != value:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
 
 
 def metadata_dataset(name: str, digest: str, source: str, profile: dict):

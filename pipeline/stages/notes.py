@@ -9,7 +9,7 @@ from ..catalog import Source
 def source_note(source: Source, links: dict[str, str] | None = None) -> str:
     """Markdown for the source's experiment (MLflow's ``mlflow.note.content``): title, citation, link and
     its tables; ``links`` maps a table key to the UI address of its rendered file (the render run)."""
-    lines = [f"**{source.title}**", "", source.citation + (f" — <{source.url}>" if source.url else ""), ""]
+    lines = [f"{source.title} ({source.id})", "", source.citation + (f" — <{source.url}>" if source.url else ""), ""]
     lines += ["Rendered tables (`repro render` → `paper_tables/`, reported beside reproduced, with verdicts):", ""]
     for key, table in source.tables.items():
         path = f"paper_tables/{source.id}-{key}.md"
@@ -20,6 +20,12 @@ def source_note(source: Source, links: dict[str, str] | None = None) -> str:
         "Runs: one `train@<config>-s<seed>` and one `evaluate@…` per seed, tagged `run_key`, `config`, `seed`.",
     ]
     return "\n".join(lines)
+
+
+TABLES_NOTE = (
+    "Every source's rendered tables and figures: each `render` run's artifacts, `paper_tables/` "
+    "(README.md lists the tables with their verdicts). Each source's experiment links to its own tables."
+)
 
 
 def dataset_name(dataset: str, profile: str) -> str:

@@ -10,7 +10,7 @@ from ..report.results import Results
 from ..report.tables import render_all
 from ..settings import Project
 from ..tracking import git_commit, stage_run
-from .notes import source_note
+from .notes import TABLES_NOTE, source_note
 
 
 def render(project: Project) -> list[Path]:
@@ -21,7 +21,7 @@ def render(project: Project) -> list[Path]:
         seeds.setdefault(entry.config, []).append(entry.seed)
     results = Results(project.runs_dir, seeds)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
-    with stage_run(project.root, "tables", "render", project.profile) as tracker:
+    with stage_run(project.root, "tables", "render", project.profile, description=TABLES_NOTE) as tracker:
         written = render_all(sources, results, project.tables_dir, context, project.summary_path)
         tracker.log_artifact(project.summary_path)
         figures = render_figures(sources, results, project.tables_dir / "figures", project.profile)
