@@ -2,7 +2,9 @@
 data each train/evaluate run used (the Dataset column), and a run's stage runs tied by `run_key`."""
 
 import json
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from pipeline.stages.evaluate import evaluate
 from pipeline.stages.render import render
 from pipeline.stages.train import train
 from pipeline.tracking import NOTE
+from tests import mlflow_browser
 
 CONFIG, SOURCE = "jay4869-a56-arl", "jay4869-keras"
 
@@ -71,3 +74,17 @@ def test_render_links_each_experiment_to_its_tables(tracked_project):
         assert f"(paper_tables/{SOURCE}-{key}.md)" not in note
         assert f"]({base}/{SOURCE}-{key}.md)" in note
     assert "paper_tables" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+@pytest.mark.skipif(mlflow_browser.chromium() is None, reason="needs chromium (apt-get install chromium)")
+def test_the_ui_in_a_browser_shows_the_dataset_column_and_the_description(tracked_project, tmp_path):
+    project, client = tracked_project
+    out = Path(os.environ.get("REPRO_SHOTS", tmp_path / "shots"))
+    doms = mlflow_browser.look(project.root / "mlflow.db", out)
+    title = load_catalog()[SOURCE].title
+    assert title in doms["experiments"]  # the Description column
+    runs = doms[f"runs-{SOURCE}"]
+    assert f"train@{run_key(CONFIG, 0)}" in runs and f"evaluate@{run_key(CONFIG, 0)}" in runs
+    assert runs.count("cifar10-smoke") >= 2  # the Dataset column, filled for both stage runs
+    assert title in runs  # the experiment's description above its runs
+    assert (out / f"runs-{SOURCE}.png").stat().st_size > 10_000
