@@ -17,7 +17,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from .errors import ReproError
 from .settings import PROFILES, Project, project_root
@@ -81,48 +80,45 @@ def _print_json(result: dict, out_path: Path | None) -> None:
     print(json.dumps(result, indent=2))
 
 
-def _reported(rows: list[dict]) -> str:
-    return "; ".join(
-        f"{x['metric']}={x['value']:g}" if isinstance(x["value"], float) else f"{x['metric']}: {x['value']}"
-        for x in rows
-    )
+Wide = Annotated[bool, typer.Option("--wide", help="Every column, however wide (the terminal folds lines).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
+
+
+def _print_fitted(fitted) -> None:
+    """A ``terminal.Fitted`` table: at the terminal's width, or wider (``--wide``, a name longer than the
+    terminal): then the terminal folds the lines, and nothing is cut."""
+    console = out if fitted.width <= out.width else Console(width=fitted.width, force_terminal=out.is_terminal)
+    console.print(fitted.table, crop=False)
 
 
 @app.command("list")
-def list_configs(as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False) -> None:
+def list_configs(as_json: AsJson = False, wide: Wide = False) -> None:
     """List every configuration in the catalog with its parameter count, MACs and reported figures."""
     from .inventory import configuration_rows
+    from .listing import configuration_table
 
     rows = _guard(configuration_rows)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("name", "source", "dataset", "model", "params", "MACs", "reported")
-    for r in rows:
-        macs = f"{r['macs'] / 1e6:,.1f}M"
-        table.add_row(
-            r["name"], r["source"], r["dataset"], r["model"], f"{r['params']:,}", macs, _reported(r["reported"])
-        )
-    out.print(table)
+    _print_fitted(configuration_table(rows, out.width, wide))
 
 
 @app.command()
 def models(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
+    as_json: AsJson = False,
     classes: Annotated[int | None, typer.Option(help="Number of classes (default: each model's own).")] = None,
+    wide: Wide = False,
 ) -> None:
     """List every registered model with its trainable parameters and MACs per image."""
     from .inventory import model_rows
+    from .listing import model_table
 
     rows = _guard(model_rows, classes)
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("name", "family", "classes", "input", "params", "MACs")
-    for r in rows:
-        macs = f"{r['macs'] / 1e6:,.1f}M"
-        table.add_row(r["name"], r["family"], str(r["classes"]), str(r["input_size"]), f"{r['params']:,}", macs)
-    out.print(table)
+    _print_fitted(model_table(rows, out.width, wide))
 
 
 @app.command()
@@ -148,8 +144,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Resume from the last complete checkpoint.")] = True,
 ) -> None:
     """Train one configuration with one seed into runs/<config>-s<seed>/."""
+    from .bench.preflight import preflight
     from .stages.train import train as stage
 
+    _guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
     result = _guard(stage, state.project, config, seed, resume)
     m = result.metrics
     err.print(f"{config} seed {seed}: final test acc {m['final_test_acc']:.2f}% after {m['steps']} steps")

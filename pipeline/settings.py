@@ -43,6 +43,8 @@ class TrainSettings(Strict):
     compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = "off"  # torch.compile mode (eager fallback)
     optimizer_impl: Literal["auto", "foreach", "fused", "loop"] = "auto"  # auto: fused on CUDA, torch's default on CPU
     threads: int = Field(0, ge=0)  # CPU threads for torch; 0 = torch's default (all cores)
+    allow_cpu: bool = False  # the full profile trains on a CPU only when allowed (else `repro train` stops)
+    log_every_seconds: float = Field(60.0, ge=0)  # outside a terminal: a progress line this often within an epoch
 
     @field_validator("compile", mode="before")
     @classmethod
@@ -107,7 +109,8 @@ class Project:
 
     @property
     def summary_path(self) -> Path:
-        """Mean headline metrics per configuration (``dvc metrics show``)."""
+        """Mean ± std of the headline metrics per configuration (a plain output; DVC's metrics are
+        each run's ``metrics.json``)."""
         return self.root / "metrics" / "summary.json"
 
     def run(self, config: str, seed: int) -> RunDir:

@@ -438,13 +438,19 @@ SUMMARY_KEYS = ("top1_acc", "top1_error", "top5_acc", "best_test_acc", "best_win
 
 
 def summary(all_results: dict[str, dict[str, list[dict]]]) -> dict:
-    """Mean of the headline metrics per configuration (for `dvc metrics show` / `dvc exp show`)."""
+    """Per configuration: its source, the number of finished runs and the mean (and, over several
+    runs, the sample standard deviation ``<metric>_std``) of each headline metric. A plain output
+    (metrics/summary.json), not a DVC metrics file: flattened, it would be hundreds of columns."""
     out = {}
-    for runs in all_results.values():
+    for source, runs in all_results.items():
         for name, rs in runs.items():
             if rs:
                 keys = [k for k in SUMMARY_KEYS if all(isinstance(r.get(k), (int, float)) for r in rs)]
-                out[name] = {"n": len(rs), **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in keys}}
+                out[name] = {"source": source, "n": len(rs)}
+                for k in keys:
+                    out[name][k] = round(statistics.fmean(r[k] for r in rs), 4)
+                    if len(rs) > 1:
+                        out[name][f"{k}_std"] = round(statistics.stdev(r[k] for r in rs), 4)
     return out
 
 

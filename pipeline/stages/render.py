@@ -11,6 +11,7 @@ from ..report.results import Results
 from ..report.tables import render_all
 from ..settings import Project
 from ..tracking import git_commit, stage_run
+from .notes import TABLES_NOTE, source_note
 
 
 def render(project: Project) -> list[Path]:
@@ -21,7 +22,7 @@ def render(project: Project) -> list[Path]:
         seeds.setdefault(entry.config, []).append(entry.seed)
     results = Results(project.runs_dir, seeds)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
-    with stage_run(project.root, "tables", "render", project.profile) as tracker:
+    with stage_run(project.root, "tables", "render", project.profile, description=TABLES_NOTE) as tracker:
         curves, curve_index = render_curves(sources, results, project.tables_dir, context)
         written = curves + render_all(sources, results, project.tables_dir, context, project.summary_path, curve_index)
         tracker.log_artifact(project.summary_path)
@@ -30,4 +31,9 @@ def render(project: Project) -> list[Path]:
             tracker.log_artifact(path, "paper_tables")
         for path in figures:
             tracker.log_artifact(path, "paper_tables/figures")
+        if tracker.run_id is not None:  # each source's experiment links to its tables in this run
+            base = f"#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}/artifactPath/paper_tables"
+            for source in sources.values():
+                links = {key: f"{base}/{source.id}-{key}.md" for key in source.tables}
+                tracker.describe_experiment(source.id, source_note(source, links))
     return written + figures
