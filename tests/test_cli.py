@@ -6,8 +6,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from pipeline import cli, listing
+from pipeline import listing
 from pipeline.cli import app
+from pipeline.cli import base as cli_base
 
 runner = CliRunner()
 
@@ -84,7 +85,7 @@ def listings():
 @pytest.mark.parametrize("command", ["list", "models"])
 @pytest.mark.parametrize("width", [80, 120, 240])
 def test_listing_fits_the_terminal_and_never_cuts_a_name(monkeypatch, listings, command, width):
-    monkeypatch.setattr(cli, "out", Console(width=width))
+    monkeypatch.setattr(cli_base, "out", Console(width=width))
     result = runner.invoke(app, [command])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -102,7 +103,7 @@ def test_listing_fits_the_terminal_and_never_cuts_a_name(monkeypatch, listings, 
 
 @pytest.mark.parametrize("command", ["list", "models"])
 def test_listing_wide_shows_every_column_whole(monkeypatch, listings, command):
-    monkeypatch.setattr(cli, "out", Console(width=80))
+    monkeypatch.setattr(cli_base, "out", Console(width=80))
     result = runner.invoke(app, [command, "--wide"])
     assert result.exit_code == 0, result.output
     header = result.stdout.splitlines()[0].split()
