@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationError, model_validator
+import yaml
+from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, model_validator
 
 from .names import did_you_mean
 from .schema import CatalogError, Strict, line_of, read_yaml, validate_yaml
@@ -121,6 +123,27 @@ class Recipe(Strict):
         return self
 
 
+class Margin(Strict):
+    """An equivalence margin δ declared in the catalog (a source, a table or one figure), with its reason.
+
+    ``points``: ±δ in the figure's unit (percentage points for %); ``relative``: ±δ as a fraction of the
+    reported value (e.g. 0.1 = ±10%). Exactly one of the two. Undeclared: see README "Verdicts"."""
+
+    points: PositiveFloat | None = None
+    relative: PositiveFloat | None = None
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.points is None) == (self.relative is None):
+            raise ValueError("a margin gives exactly one of points or relative (with a reason)")
+        return self
+
+    def at(self, reported: float) -> float:
+        """δ in the figure's unit at the reported value."""
+        return self.points if self.points is not None else self.relative * abs(reported)
+
+
 class Reported(Strict):
     """One figure the source printed, and where it sits in the source's table."""
 
@@ -133,6 +156,76 @@ class Reported(Strict):
     column: str
     over_runs: Literal["mean", "max"] = "mean"  # "max": the source printed the best of its runs
     hardware: str | None = None  # where the source measured it (e.g. "Tesla T4"); None = comparable here
+    delta: Margin | None = None  # this figure's equivalence margin (else the table's, the source's, the default)
+    # the figure as the source printed it (e.g. "337 min"); filled from the YAML scalar ("3.90") when absent
+    printed: str | None = None
+
+
+CURVE_COLUMNS = ("epoch", "split", "metric", "value")
+CURVE_SPLITS = ("test", "val", "train")
+CURVE_METRICS = ("accuracy", "loss")
+
+
+class ReportedCurve(Strict):
+    """A per-epoch curve the source published (its training log), as a data file under reproduce/.
+
+    The file (``file``, relative to reproduce/) is tab-separated with the header
+    ``epoch split metric value``: ``epoch`` is 1-based (the number of epochs completed, as in a run's
+    history.csv), ``split`` one of test/val/train, ``metric`` accuracy (top-1 %) or loss (mean
+    cross-entropy); within each (split, metric) the epochs strictly increase. reproduce/curves/README.md
+    describes the format; each source's folder there says where its curves come from."""
+
+    file: str
+    meaning: str  # e.g. "the author's log cifar_100_BAMResNet50 (test after each epoch, running train)"
+    _points: dict = PrivateAttr(default_factory=dict)
+
+    @property
+    def points(self) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+        """{(split, metric): (epochs, values)}, read and checked when the catalog was loaded."""
+        return self._points
+
+    def series(self, split: str, metric: str) -> tuple[list[int], list[float]] | None:
+        return self._points.get((split, metric))
+
+
+def read_curve(path: Path) -> dict[tuple[str, str], tuple[list[int], list[float]]]:
+    """Parse a reported-curve file (see ``ReportedCurve``); a malformed one is a one-line CatalogError
+    naming the file and line."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the curve file ({exc.strerror or exc})") from None
+    if not lines or tuple(lines[0].split("\t")) != CURVE_COLUMNS:
+        got = lines[0].split("\t") if lines else []
+        raise CatalogError(f"{path}:1: header must be {' '.join(CURVE_COLUMNS)} (tab-separated), got {got}")
+    points: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
+    for number, line in enumerate(lines[1:], start=2):
+        fields = line.split("\t")
+        if len(fields) != len(CURVE_COLUMNS):
+            raise CatalogError(f"{path}:{number}: expected 4 tab-separated fields, got {len(fields)}")
+        epoch, split, metric, value = fields
+        if not epoch.isdigit() or int(epoch) < 1:
+            raise CatalogError(f"{path}:{number}: epoch must be an integer >= 1 (1-based), got {epoch!r}")
+        if split not in CURVE_SPLITS:
+            raise CatalogError(f"{path}:{number}: split must be one of {', '.join(CURVE_SPLITS)}, got {split!r}")
+        if metric not in CURVE_METRICS:
+            raise CatalogError(f"{path}:{number}: metric must be one of {', '.join(CURVE_METRICS)}, got {metric!r}")
+        try:
+            number_value = float(value)
+        except ValueError:
+            number_value = math.nan
+        if not math.isfinite(number_value):
+            raise CatalogError(f"{path}:{number}: value must be a finite number, got {value!r}")
+        epochs, values = points.setdefault((split, metric), ([], []))
+        if epochs and int(epoch) <= epochs[-1]:
+            raise CatalogError(
+                f"{path}:{number}: {split} {metric}: epoch {epoch} after epoch {epochs[-1]}: epochs must increase"
+            )
+        epochs.append(int(epoch))
+        values.append(number_value)
+    if not points:
+        raise CatalogError(f"{path}:1: no data rows")
+    return points
 
 
 COST_METRICS = ("params", "non_trainable_params", "macs")
@@ -159,6 +252,9 @@ class Claim(Strict):
     reference: float | None = None
     ratio: float | None = Field(None, gt=0)
     ratio_tolerance: float = Field(0.0, ge=0)
+    # trained claims: the source's advantage of better over worse in metric units (> 0 agrees with the claim);
+    # absent, it is taken from both arms' reported figures of ``metric`` when the catalog has them
+    reported_effect: float | None = None
 
     @property
     def worse_arms(self) -> list[str]:
@@ -196,15 +292,60 @@ class ConfigEntry(Strict):
     reported: list[Reported] = []
     notes: str = ""  # assumptions and quirks, shown under the rendered table
     requires: str | None = None  # e.g. "imagenet": listed, but not run by the default pipeline
+    reported_curves: list[ReportedCurve] = []  # the source's per-epoch log of this configuration
+
+
+class CurveFigure(Strict):
+    """One figure of reported curves (``Table.figure: curves``): each configuration of the table drawn as
+    the source's curve (``ReportedCurve``) beside our runs (mean over seeds, band = min–max)."""
+
+    name: str  # file tag: paper_tables/figures/<source>-<name>-reported-vs-reproduced.png
+    title: str  # the source's figure caption
+    split: Literal["test", "val", "train"] = "test"
+    metric: Literal["accuracy", "loss"] = "accuracy"
+    epochs: tuple[PositiveInt, PositiveInt] | None = None  # x range drawn (1-based, inclusive); None: all
+    values: tuple[float, float] | None = None  # y range drawn (a zoom); None: automatic
+    notes: str = ""  # e.g. how a zoom range was chosen
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        for key in ("epochs", "values"):
+            lo_hi = getattr(self, key)
+            if lo_hi is not None and lo_hi[0] >= lo_hi[1]:
+                raise ValueError(f"{key}: the first bound must be below the second")
+        return self
+
+
+class Ratio(Strict):
+    """A derived figure: the ratio of two reported cells of one column (row ``numerator`` / row
+    ``denominator``), compared as a ratio where the figures themselves are not comparable (times
+    measured on other hardware). ``delta``: the margin on the ratio (default ±10% relative)."""
+
+    numerator: str
+    denominator: str
+    column: str
+    delta: Margin | None = None
 
 
 class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
-    figure: Literal["arl-vs-nal", "label-noise", "strip"] | None = None  # the figure this table gets
+    # the figure this table gets; "curves": the figures in ``curve_figures``, plus a curve comparison table
+    figure: Literal["arl-vs-nal", "label-noise", "strip", "curves"] | None = None
+    curve_figures: list[CurveFigure] = []
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
+    # cited cells as the source printed them (e.g. "224×224"); filled from the YAML scalar when absent
+    printed: dict[str, dict[str, str]] = {}
+    delta: Margin | None = None  # margin of every figure in this table (unless the figure declares one)
+    ratios: list[Ratio] = []
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _curves(self):
+        if (self.figure == "curves") != bool(self.curve_figures):
+            raise ValueError("figure: curves goes with curve_figures (a list), and curve_figures with figure: curves")
+        return self
 
 
 class Source(Strict):
@@ -216,6 +357,11 @@ class Source(Strict):
     configurations: dict[str, ConfigEntry]  # keyed by the configuration's unique name
     tables: dict[str, Table] = {}
     claims: list[Claim] = []
+    delta: Margin | None = None  # margin of every figure of this source (unless a table or figure declares one)
+
+    def reported_cells(self) -> dict[tuple[str, str, str], tuple[str, Reported]]:
+        """(table, row, column) → (configuration, figure) of every reported figure."""
+        return {(r.table, r.row, r.column): (n, r) for n, c in self.configurations.items() for r in c.reported}
 
     def configurations_in(self, table: str) -> dict[str, ConfigEntry]:
         """The configurations with a reported figure in ``table``."""
@@ -232,10 +378,25 @@ class Source(Strict):
             for row, cols in table.cited.items():
                 if row not in table.rows or any(c not in table.columns for c in cols):
                     raise ValueError(f"table {key}: cited cell {row}/{list(cols)} is not in its rows/columns")
+            for row, cols in table.printed.items():
+                if any(c not in table.cited.get(row, {}) for c in cols):
+                    raise ValueError(f"table {key}: printed form for {row}/{list(cols)}, which is not a cited cell")
+        cells = self.reported_cells()
+        for key, table in self.tables.items():
+            for ratio in table.ratios:
+                for row in (ratio.numerator, ratio.denominator):
+                    _, rep = cells.get((key, row, ratio.column), (None, None))
+                    if rep is None or isinstance(rep.value, str) or not rep.value:
+                        raise ValueError(f"table {key}: ratio needs a reported number at {row}/{ratio.column}")
+                if ratio.numerator == ratio.denominator:
+                    raise ValueError(f"table {key}: a ratio divides two different rows")
         for claim in self.claims:
             for arm in (claim.better, *claim.worse_arms):
                 if arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
+        for key, table in self.tables.items():
+            if table.figure == "curves" and not any(c.reported_curves for c in self.configurations_in(key).values()):
+                raise ValueError(f"table {key}: figure curves, but none of its configurations has reported_curves")
         return self
 
 
@@ -272,7 +433,7 @@ def load_source(path: Path) -> Source:
     text, data = read_yaml(path)
     if not isinstance(data, dict):
         raise CatalogError(f"{path}:1: expected a mapping with id, title, citation, configurations")
-    source = validate_yaml(Source, data, text, path)
+    source = with_printed_forms(validate_yaml(Source, data, text, path), text)
     if source.id != path.stem:
         raise CatalogError(f"{path}:{line_of(text, ('id',))}: id: {source.id!r} must equal the file name {path.stem!r}")
     for name, cfg in source.configurations.items():
@@ -284,7 +445,68 @@ def load_source(path: Path) -> Source:
             where = ("configurations", name, "recipe", *loc) if _overrides(cfg.recipe, loc) else ("recipe", *loc)
             key = ".".join(("configurations", name, "recipe", *map(str, loc)))
             raise CatalogError(f"{path}:{line_of(text, where)}: {key}: {err['msg']}") from None
+    load_curves(source, path, text)
     return source
+
+
+def _scalars(node, keys: tuple):
+    """The YAML node under ``keys`` (mapping keys or sequence indices), or None."""
+    for key in keys:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def with_printed_forms(source: Source, text: str) -> Source:
+    """Fill ``printed`` of every number the catalog transcribed with the YAML scalar as written ("3.90",
+    "76.20": the source's decimals, which the float drops); declared printed forms are kept."""
+    root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+    def raw(*keys) -> str | None:
+        node = _scalars(root, keys)
+        return node.value if isinstance(node, yaml.ScalarNode) else None
+
+    configs = {}
+    for name, cfg in source.configurations.items():
+        reported = [
+            r if r.printed is not None or isinstance(r.value, str)
+            else r.model_copy(update={"printed": raw("configurations", name, "reported", i, "value")})
+            for i, r in enumerate(cfg.reported)
+        ]  # fmt: skip
+        configs[name] = cfg.model_copy(update={"reported": reported})
+    tables = {}
+    for key, table in source.tables.items():
+        printed = {row: dict(cols) for row, cols in table.printed.items()}
+        for row, cols in table.cited.items():
+            for col, value in cols.items():
+                if not isinstance(value, str) and col not in printed.get(row, {}):
+                    form = raw("tables", key, "cited", row, col)
+                    if form is not None:
+                        printed.setdefault(row, {})[col] = form
+        tables[key] = table.model_copy(update={"printed": printed})
+    return source.model_copy(update={"configurations": configs, "tables": tables})
+
+
+def load_curves(source: Source, path: Path, text: str) -> None:
+    """Read every reported curve of ``source`` (files relative to the catalog file's folder) and attach
+    its points; a missing or malformed file is a one-line error naming the file and line."""
+    for name, cfg in source.configurations.items():
+        for i, curve in enumerate(cfg.reported_curves):
+            where = ("configurations", name, "reported_curves", i, "file")
+            key = f"configurations.{name}.reported_curves.{i}.file"
+            file = (path.parent / curve.file).resolve()
+            if not file.is_file():
+                raise CatalogError(f"{path}:{line_of(text, where)}: {key}: no such curve file {curve.file!r}")
+            try:
+                curve._points = read_curve(file)
+            except CatalogError as exc:
+                raise CatalogError(f"{exc} (in {key}, {path}:{line_of(text, where)})") from None
 
 
 def _overrides(override: dict, loc: tuple) -> bool:
@@ -333,22 +555,29 @@ def _load_catalog(directory: Path) -> dict[str, Source]:
     return sources
 
 
+def configurations_of(source: Source) -> dict[str, Configuration]:
+    """The resolved configurations of one source (recipes merged)."""
+    return {
+        name: Configuration(
+            name=name,
+            source=source.id,
+            dataset=cfg.dataset,
+            model=cfg.model,
+            model_options=cfg.model_options,
+            recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
+            n_seeds=cfg.runs,
+            reported=cfg.reported,
+            notes=cfg.notes,
+            requires=cfg.requires,
+        )
+        for name, cfg in source.configurations.items()
+    }
+
+
 def all_configurations(directory: Path = CATALOG_DIR) -> dict[str, Configuration]:
     configs = {}
     for source in load_catalog(directory).values():
-        for name, cfg in source.configurations.items():
-            configs[name] = Configuration(
-                name=name,
-                source=source.id,
-                dataset=cfg.dataset,
-                model=cfg.model,
-                model_options=cfg.model_options,
-                recipe=Recipe.model_validate(merge_recipe(source.recipe, cfg.recipe)),
-                n_seeds=cfg.runs,
-                reported=cfg.reported,
-                notes=cfg.notes,
-                requires=cfg.requires,
-            )
+        configs |= configurations_of(source)
     return configs
 
 

@@ -1,8 +1,9 @@
 """Evaluate a trained run on the held-out test split from its saved weights.
 
 Writes ``eval.json`` (top-1/top-5 accuracy and error, the source's own metric carried over from
-training, test-time cost) and ``analysis/`` (per-class accuracy, confusion matrix and, for
-residual-attention models, the soft masks of a few test images for the mask figures).
+training, test-time cost), ``metrics.json`` (the run's headline numbers, DVC's metrics file) and
+``analysis/`` (per-class accuracy, confusion matrix and, for residual-attention models, the soft
+masks of a few test images for the mask figures).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .catalog import Configuration, Recipe
+from .catalog import COST_METRICS, Configuration, Recipe
 from .data import read_manifest
 from .files import atomic_path
 from .models import bn_running_stats, collect_masks, create_model, has_masks, macs_per_image, trainable_params
-from .rundir import EVAL_METRICS, MODEL, TRAIN_METRICS, CheckpointError, RunDir
+from .rundir import EVAL_METRICS, HEADLINE_METRICS, MODEL, TRAIN_METRICS, CheckpointError, RunDir
 from .training import build_loaders, evaluate_split
 
 MASK_IMAGES = 4  # test images whose attention masks are kept for the figures
@@ -141,4 +142,37 @@ def evaluate(
         **{k: trained[k] for k in ("best_test_acc", "best_window_test_acc", "best_val_acc") if k in trained},
     }
     run.write_metrics(EVAL_METRICS, metrics)
+    run.write_metrics(HEADLINE_METRICS, headline(config, trained, metrics))
     return metrics
+
+
+def headline(config: Configuration, trained: dict, evaluated: dict) -> dict:
+    """The run's dozen headline numbers (``metrics.json``, one row of ``dvc metrics show``): test
+    errors, the source's own figure beside this run's value of it, length, time and size. Everything
+    else stays in train.json and eval.json, which DVC does not read as metrics."""
+    results = trained | evaluated
+    out = {
+        "seed": trained.get("seed"),
+        "top1_error": evaluated["top1_error"],
+        "top5_error": evaluated["top5_error"],
+        "best_test_error": trained.get("best_test_error"),
+        "test_loss": evaluated["test_loss"],
+    }
+    figure = next(
+        (
+            r
+            for r in config.reported
+            if isinstance(r.value, float) and r.metric not in COST_METRICS and r.metric in results
+        ),
+        None,
+    )
+    if figure is not None:  # the source's first trained figure, e.g. top1_error 5.46 (%)
+        out |= {"source_metric": f"{figure.metric} ({figure.unit})", "reported": figure.value}
+        out["reproduced"] = results[figure.metric]
+    out |= {
+        "epochs": trained.get("epochs"),
+        "train_hours": round(trained["train_seconds"] / 3600, 4) if "train_seconds" in trained else None,
+        "seconds_per_epoch": trained.get("seconds_per_epoch"),
+        "params": evaluated["params"],
+    }
+    return {k: v for k, v in out.items() if v is not None}

@@ -1,8 +1,13 @@
-"""Progress: a rich bar in a terminal; one plain log line per epoch otherwise (DVC logs, CI)."""
+"""Progress: a rich bar in a terminal; otherwise (DVC logs, queue and Slurm job logs, CI) one plain
+line per epoch, and within a long epoch a line every ``every`` seconds: step k/n, images/s and the
+time left in the epoch and the run. The check in the step loop reads the clock only (no host sync)."""
 
 from __future__ import annotations
 
+import math
 import sys
+import time
+from datetime import timedelta
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -10,10 +15,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True)
 
 
+def duration(seconds: float) -> str:
+    """h:mm:ss, or "?" while unknown."""
+    return str(timedelta(seconds=round(seconds))) if math.isfinite(seconds) else "?"
+
+
 class EpochReporter:
-    def __init__(self, label: str, total: int, start: int = 0):
-        self.label = label
+    def __init__(self, label: str, total: int, start: int = 0, every: float = 60.0):
+        self.label, self.total, self.every = label, total, every
         self.progress = None
+        self.t0 = time.perf_counter()
+        self.next_at = math.inf
         if console.is_terminal:
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -26,6 +38,35 @@ class EpochReporter:
             )
             self.progress.start()
             self.task = self.progress.add_task(label, total=total, completed=start, status="")
+
+    def begin_epoch(self) -> None:
+        """The epoch's clock starts; its first plain line is due ``every`` seconds from now (not in a terminal)."""
+        self.t0 = time.perf_counter()
+        self.next_at = math.inf if self.progress is not None else self.t0 + self.every
+
+    def due(self) -> bool:
+        """Time for a line within the epoch (cheap: the clock only, called at every step)."""
+        return time.perf_counter() >= self.next_at
+
+    def within(
+        self, epoch: int, k: int, n: int, step: int, total_steps: int, images: int, eval_seconds: float = 0.0
+    ) -> None:
+        """One line: epoch ``epoch``, step ``k`` of its ``n`` (``step`` of ``total_steps`` in the run),
+        ``images`` trained in this epoch so far; ``eval_seconds`` is the evaluation time of one epoch end."""
+        now = time.perf_counter()
+        self.next_at = now + self.every
+        spent = now - self.t0
+        per_step = spent / k if k else math.inf
+        epoch_left = (n - k) * per_step
+        epochs_left = max(0, self.total - epoch)
+        run_left = (total_steps - step) * per_step + (epochs_left + 1) * eval_seconds
+        rate = images / spent if spent > 0 else 0.0
+        print(
+            f"{self.label}: epoch {epoch}/{self.total} step {k}/{n}, {rate:,.1f} img/s, "
+            f"epoch left {duration(epoch_left)}, run left {duration(run_left)}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def epoch(self, row: dict) -> None:
         if self.progress is not None:

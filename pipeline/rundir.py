@@ -2,7 +2,8 @@
 the checkpoint (one schema), the final weights, the history and the results.
 
 ``runs/<config>-s<seed>/``: ``model.pt`` (final weights), ``history.csv`` (one row per epoch),
-``train.json`` (training metrics), ``eval.json`` (test metrics), ``checkpoint.pt`` (while training),
+``train.json`` (training metrics), ``eval.json`` (test metrics), ``metrics.json`` (a dozen headline
+numbers: DVC's metrics file, one row of ``dvc metrics show``), ``checkpoint.pt`` (while training),
 ``analysis/`` (per-class accuracy, confusion matrix, ``masks.npz``) and ``.lock``.
 """
 
@@ -20,7 +21,7 @@ from .errors import ReproError
 from .files import atomic_path, write_json
 
 CHECKPOINT, MODEL, HISTORY = "checkpoint.pt", "model.pt", "history.csv"
-TRAIN_METRICS, EVAL_METRICS = "train.json", "eval.json"
+TRAIN_METRICS, EVAL_METRICS, HEADLINE_METRICS = "train.json", "eval.json", "metrics.json"
 ANALYSIS, MASKS, LOCK = "analysis", "masks.npz", ".lock"
 RESULT_FILES = (TRAIN_METRICS, EVAL_METRICS)  # merged by ``results``; eval.json wins
 

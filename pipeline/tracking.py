@@ -37,15 +37,53 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+NOTE = "mlflow.note.content"  # the experiment's (or run's) description in the MLflow UI
+KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens it as model training, not GenAI
+
+
 def _warn(msg: str) -> None:
     print(f"warning: MLflow: {msg}", file=sys.stderr)
+
+
+def _set_note(mlflow, experiment: str, text: str) -> None:
+    """Describe ``experiment`` with ``text`` (and mark it a model-training experiment) unless it
+    already reads so: one read, a write only on change."""
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        return
+    for key, value in ((NOTE, text), KIND):
+        if exp.tags.get(key) != value:
+            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
+
+
+def metadata_dataset(name: str, digest: str, source: str, profile: dict):
+    """An MLflow dataset of metadata only (no data is copied): name, digest, where it came from
+    (a URL or a local path) and a profile (split counts, the pipeline's profile) for the UI."""
+    import json
+    import warnings
+
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+
+    class RunData(MetaDataset):
+        @property
+        def profile(self):
+            return profile
+
+        def to_dict(self):
+            return super().to_dict() | {"profile": json.dumps(profile)}
+
+    with warnings.catch_warnings():  # a local path "can be interpreted in multiple ways": all of them local
+        warnings.simplefilter("ignore", UserWarning)
+        resolved = resolve_dataset_source(source)
+    return RunData(resolved, name=name, digest=digest)
 
 
 class StageRun:
     """A stage's MLflow run; every call is a no-op after a tracking failure (reported once)."""
 
     def __init__(self, mlflow=None):
-        self.mlflow, self.run_id = mlflow, None
+        self.mlflow, self.run_id, self.experiment_id = mlflow, None, None
 
     def _call(self, fn: str, *args, **kwargs):
         if self.mlflow is None:
@@ -73,8 +111,32 @@ class StageRun:
     def set_tags(self, tags: dict) -> None:
         self._call("set_tags", tags)
 
-    def log_input(self, dataset, context: str) -> None:
-        self._call("log_input", dataset, context=context)
+    def log_input(self, dataset, context: str, tags: dict | None = None) -> None:
+        self._call("log_input", dataset, context=context, tags=tags)
+
+    def log_dataset(self, name: str, digest: str, source: str, profile: dict, context: str) -> None:
+        """The data this run used, for the UI's Dataset column (``metadata_dataset``)."""
+        if self.mlflow is None:
+            return
+        try:
+            dataset = metadata_dataset(name, digest, source, profile)
+        except Exception as exc:  # tracking never stops a stage
+            _warn(f"could not describe dataset {name} ({exc})")
+            return
+        self.log_input(dataset, context, {k: str(v) for k, v in profile.items()})
+
+    def describe_experiment(self, experiment: str, text: str) -> None:
+        """Set the description of ``experiment`` (another stage's; it must exist)."""
+        self._call_with_mlflow(_set_note, experiment, text)
+
+    def _call_with_mlflow(self, fn, *args) -> None:
+        if self.mlflow is None:
+            return
+        try:
+            fn(self.mlflow, *args)
+        except Exception as exc:  # tracking must never stop a stage
+            _warn(f"{fn.__name__} failed ({exc}); tracking is off for the rest of this stage")
+            self.mlflow = None
 
     def log_model(self, model, input_size: int) -> None:
         """The trained model (pickle flavour: torch.export is slow for these CNNs)."""
@@ -99,8 +161,10 @@ def stage_run(
     profile: str,
     tags: dict | None = None,
     system_metrics: bool = False,
+    description: str | None = None,
 ):
-    """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command.
+    """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command, in
+    ``experiment`` (described by ``description``, Markdown, when given).
 
     Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C; also SIGTERM, which the CLI turns
     into a KeyboardInterrupt). Under torchrun only rank 0 tracks.
@@ -132,6 +196,8 @@ def stage_run(
                     experiment, artifact_location=None if remote else artifact_location(project_root)
                 )
         mlflow.set_experiment(experiment)
+        if description is not None:
+            _set_note(mlflow, experiment, description)
         all_tags = {
             "git.commit": git_commit(store_root(project_root)),
             "profile": profile,
@@ -147,7 +213,7 @@ def stage_run(
         yield StageRun()
         return
     run = StageRun(mlflow)
-    run.run_id = active.info.run_id
+    run.run_id, run.experiment_id = active.info.run_id, active.info.experiment_id
     status = "FINISHED"
     try:
         yield run

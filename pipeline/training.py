@@ -245,15 +245,17 @@ def train(
     exe: Execution = Execution(),
     log_metrics=lambda metrics, step: None,
     resume: bool = True,
+    log_every: float = 60.0,
 ) -> TrainResult:
-    """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics."""
+    """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics.
+    Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch."""
     run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
     with run.lock() if rank == 0 else contextlib.nullcontext():
-        return _train(config, recipe, run, data_dir, exe, log_metrics, resume)
+        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every)
 
 
-def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> TrainResult:
+def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
@@ -288,10 +290,13 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> T
         step, epoch, history, elapsed = ckpt.step, ckpt.epoch, ckpt.history, ckpt.elapsed
         monitor = Monitor(**ckpt.monitor)
 
-    reporter = EpochReporter(f"{config.name} seed {run.seed}", total_epochs, start=epoch) if lead else None
+    label = f"{config.name} seed {run.seed}"
+    reporter = EpochReporter(label, total_epochs, start=epoch, every=log_every) if lead else None
     model.train()
     while step < total_steps and not stopped_early:
         t0 = time.perf_counter()
+        if reporter is not None:
+            reporter.begin_epoch()
         loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         for i, (x, y) in enumerate(data.train):
             if i == epoch_steps or step == total_steps:
@@ -304,6 +309,9 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume) -> T
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             step += 1
+            if reporter is not None and reporter.due():  # the clock only: no host sync in the step loop
+                eval_s = statistics.fmean([r.get("epoch_eval_seconds", 0.0) for r in history] or [0.0])
+                reporter.within(epoch + 1, i + 1, epoch_steps, step, total_steps, seen * world, eval_s)
         totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
         if world > 1:
             dist.all_reduce(totals)

@@ -2,9 +2,13 @@
 
 import json
 
+import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from pipeline import listing
 from pipeline.cli import app
+from pipeline.cli import base as cli_base
 
 runner = CliRunner()
 
@@ -68,3 +72,47 @@ def test_fetch_of_a_corrupted_archive_names_both_md5s(cifar_fixture, tmp_path):
 def test_unknown_profile_is_refused():
     result = runner.invoke(app, ["--profile", "quick", "list"])
     assert result.exit_code != 0 and "unknown profile 'quick'" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def listings():
+    """`repro list --json` and `repro models --json` rows (the cost of every model, computed once)."""
+    configs = json.loads(runner.invoke(app, ["list", "--json"]).stdout)
+    models = json.loads(runner.invoke(app, ["models", "--json"]).stdout)
+    return {"list": configs, "models": models}
+
+
+@pytest.mark.parametrize("command", ["list", "models"])
+@pytest.mark.parametrize("width", [80, 120, 240])
+def test_listing_fits_the_terminal_and_never_cuts_a_name(monkeypatch, listings, command, width):
+    monkeypatch.setattr(cli_base, "out", Console(width=width))
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    tokens = set(result.stdout.split())
+    for row in listings[command]:
+        assert row["name"] in tokens, f"{row['name']} cut or missing at width {width}"
+        if command == "list":
+            assert row["model"] in tokens, f"model {row['model']} cut or missing at width {width}"
+    if width == 80:
+        assert "not shown at this width" in result.stdout and f"repro {command} --wide" in result.stdout
+    if width == 240:
+        assert "not shown at this width" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["list", "models"])
+def test_listing_wide_shows_every_column_whole(monkeypatch, listings, command):
+    monkeypatch.setattr(cli_base, "out", Console(width=80))
+    result = runner.invoke(app, [command, "--wide"])
+    assert result.exit_code == 0, result.output
+    header = result.stdout.splitlines()[0].split()
+    expected = ["name", "source", "dataset", "model", "params", "MACs", "reported"]
+    assert header == (expected if command == "list" else ["name", "family", "classes", "input", "params", "MACs"])
+    text = " ".join(result.stdout.split())
+    for row in listings[command]:
+        assert f"{row['params']:,}" in text
+        if command == "list":
+            assert listing.reported_text(row["reported"]) in text  # the reported figures, never folded
+        else:
+            assert row["family"] in text

@@ -99,3 +99,19 @@ def test_a_second_repro_runs_nothing(demos):
     assert out.returncode == 0, out.stderr
     assert "Running stage" not in out.stdout
     assert "Data and pipelines are up to date." in out.stdout
+
+
+@pytest.mark.e2e
+def test_dvc_metrics_show_is_one_row_per_run(demos):
+    out = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "show"],
+        cwd=demos[0],
+        env=dvc_env(ROOT),
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert len(lines[0].split()) <= 15, lines[0]
+    assert len(lines) - 1 == len(load_params(demos[0] / "params.yaml").runs)
+    assert all(line.split()[0].endswith("/metrics.json") for line in lines[1:])

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.catalog import Claim, load_source
 from pipeline.report.results import Results
-from pipeline.report.tables import Cell, ClaimResult, interval95, render_all
+from pipeline.report.tables import ClaimResult, render_all
 from tests.test_catalog import GOOD
 
 
@@ -31,18 +31,18 @@ def test_rendered_numbers_equal_the_metrics(source, tmp_path):
     out = tmp_path / "tables"
     render_all({"demo": source}, Results(runs, {"demo-a": [0, 1, 2]}), out, {"profile": "full", "commit": "abc"})
     md = (out / "demo-t1.md").read_text()
-    assert "5 / 5.20 ± 0.20 (Δ +0.20, n=3)" in md
+    assert "5.0 / 5.20 ± 0.20 (Δ +0.20, n=3): " in md  # the reported value as the catalog wrote it
     assert "Test GPU" in md and "abc" in md and "SMOKE" not in md
     row = (out / "demo-t1.csv").read_text().splitlines()[1].split(",")
-    assert row[:7] == ["t1", "A", "C", "5.0", "%", "5.2", "0.2"]
+    assert row[:10] == ["t1", "A", "C", "compared", "5.0", "5.0", "%", "5.2", "0.2", "3"]
     readme = (out / "README.md").read_text()
-    assert "reproduced" in readme and "1.50 GPU-hours" in readme
+    assert "inconclusive" in readme and "1.50 GPU-hours" in readme
 
 
 def test_missing_results_render_as_not_run(source, tmp_path):
     out = tmp_path / "tables"
     render_all({"demo": source}, Results(tmp_path / "runs", {"demo-a": [0]}), out, {"profile": "full", "commit": "abc"})
-    assert "5 / not run" in (out / "demo-t1.md").read_text()
+    assert "5.0 / not run" in (out / "demo-t1.md").read_text()
 
 
 def test_smoke_tables_say_they_are_not_a_reproduction(source, tmp_path):
@@ -69,33 +69,43 @@ def test_cited_cells_show_the_printed_value(tmp_path):
     assert "| W | 4.81 (cited, not reproduced here) |" in (out / "demo-t1.md").read_text()
 
 
-def claim(better=(5.0,), worse=(5.0,), profile="full", higher=False):
+def claim(better=(5.0,), worse=(5.0,), profile="full", higher=False, effect=None):
     c = Claim(text="A beats B", better="a", worse="b", metric="top1_error", higher_is_better=higher)
-    return ClaimResult(c, list(better), list(worse), profile)
+    return ClaimResult(c, list(better), list(worse), profile, effect)
 
 
 def test_claim_verdicts_on_clear_cases():
-    assert claim([5.0, 5.1, 4.9], [5.0, 5.1, 4.9]).verdict == "no significant difference"
+    assert claim([5.0, 5.1, 4.9], [5.0, 5.1, 4.9]).verdict == "inconclusive"
     assert claim([5.0, 5.1, 4.9], [7.0, 7.1, 6.9]).verdict == "supported"  # lower error wins
     assert claim([7.0, 7.1, 6.9], [5.0, 5.1, 4.9]).verdict == "contradicted"
-    assert claim([5.0], [7.0]).verdict == "same direction (single runs, untested)"
+    assert claim([5.0], [7.0]).verdict == "inconclusive"  # single runs and no pooled sd: no test
     assert claim([], [7.0]).verdict == "not run"
     assert claim([5.0, 5.1], [7.0, 7.1], profile="smoke").verdict == "smoke only"
     sentence = claim([5.0, 5.1, 4.9], [7.0, 7.1, 6.9]).sentence()
     assert "supported" in sentence and "n=3" in sentence and "Welch" in sentence
+    assert "difference +2.00 in the claim's direction, 95% CI [" in sentence
+    assert "Hedges' g" in sentence and "observed effect" in sentence
 
 
-def test_intervals_t_for_many_runs_bootstrap_for_few():
-    assert interval95([1.0]) is None
-    lo, hi = interval95([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert lo == pytest.approx(3 - 2.776 * 1.5811 / 5**0.5, abs=1e-3) and hi == pytest.approx(6 - lo)
-    lo, hi = interval95([1.0, 2.0, 3.0])
-    assert 1.0 <= lo <= 2.0 <= hi <= 3.0
+def test_claim_power_uses_the_reported_effect_when_the_catalog_has_it():
+    observed = claim([5.0, 5.2, 4.8], [5.3, 5.5, 5.1])
+    reported = claim([5.0, 5.2, 4.8], [5.3, 5.5, 5.1], effect=0.6)
+    assert "the reported effect" in reported.sentence() and "the observed effect" in observed.sentence()
+    # twice the effect (0.6 vs 0.3 observed) needs fewer seeds per arm
+    assert reported.stats.seeds_for_80_power < observed.stats.seeds_for_80_power
 
 
-def test_verdicts():
-    assert Cell(5.0, [], "m", "full").verdict == "not run"
-    assert Cell(5.0, [5.1, 5.3, 4.9], "m", "full").verdict == "reproduced"
-    assert Cell(5.0, [7.0, 7.1, 6.9], "m", "full").verdict == "not reproduced"
-    assert Cell(5.0, [5.3], "m", "full").verdict == "reproduced"  # within the 0.5-point tolerance
-    assert Cell(5.0, [5.3], "m", "smoke").verdict == "smoke only"
+def test_verdicts_follow_the_equivalence_rule(source, tmp_path):
+    """The old ±0.5 rule called a close mean "reproduced" on any n; now a close mean of a tight seed set is
+    reproduced, a far one differs, and a close single run is never "differs" (inconclusive here)."""
+    from pipeline.report.tables import collect
+
+    def verdict(values, profile="full"):
+        runs = {"demo-a": [{"top1_error": v} for v in values]}
+        return collect(source, runs, profile)[("t1", "A", "C")].verdict
+
+    assert verdict([]) == "not run"
+    assert verdict([5.1, 5.2, 4.9, 5.0, 4.95]) == "reproduced"
+    assert verdict([7.0, 7.1, 6.9]) == "differs (above)"  # error 2 points above the reported 5.0
+    assert verdict([5.3]) == "inconclusive"  # close, but one run with only the binomial floor (z: ±0.36 + 0.3)
+    assert verdict([5.3], profile="smoke") == "smoke only"

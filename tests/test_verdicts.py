@@ -248,3 +248,24 @@ def test_claim_false_support_rate_without_a_difference():
     rng = np.random.default_rng(1705)
     claims = [claim_verdict(rng.normal(95, 0.3, 3), rng.normal(95, 0.3, 3)) for _ in range(1000)]
     assert _rate(claims, "supported") <= 0.05 + 0.016
+
+
+# ---- ratios (issue 17 part 2) ----------------------------------------------------------------------------
+
+
+def test_ratio_verdict_is_a_log_scale_tost_with_the_delta_method():
+    from pipeline.report.verdicts import ratio_verdict
+
+    num, den = [40.0, 40.4, 39.6], [20.0, 20.1, 19.9]
+    v = ratio_verdict(num, den, reported_ratio=2.0, relative_margin=0.1)
+    sn, sd = np.std(np.log(num), ddof=1), np.std(np.log(den), ddof=1)
+    assert v.value - v.reported == pytest.approx(math.log(np.mean(num) / np.mean(den) / 2.0))
+    se = math.sqrt(sn**2 / 3 + sd**2 / 3)
+    assert (v.ci95[1] - v.ci95[0]) / 2 > 1.96 * se  # t with Welch-Satterthwaite df is wider than z
+    assert v.verdict == "reproduced" and v.margin == pytest.approx(math.log(1.1))
+    far = ratio_verdict(num, den, reported_ratio=1.36, relative_margin=0.1)
+    assert far.verdict == "differs" and far.direction == "above"
+    single = ratio_verdict([40.0], [20.0], 2.0, 0.1)
+    assert single.verdict == "inconclusive" and single.reason == "n too small"
+    pooled = ratio_verdict([40.0], [20.0], 2.0, 0.1, pooled_log=PooledSD(0.01, 8, 3))
+    assert pooled.verdict == "reproduced" and pooled.df == pytest.approx(16.0)

@@ -54,6 +54,7 @@ class DatasetSource:
     extract: bool = True  # False: the parser reads the archive in memory (many small image files)
     path: str | None = None  # user image folders: where the data is
     train_images: int = 50_000  # official training-set size (the smoke profile scales validation sizes by it)
+    test_images: int = 10_000  # official test-set size (Tiny ImageNet: its labelled val set); verdicts' binomial SE
 
 
 DATASETS: dict[str, DatasetSource] = {}

@@ -1,4 +1,5 @@
-"""Render the sources' figures: training curves, reported-vs-reproduced plots and attention masks.
+"""Render the sources' figures: training curves, reported-vs-reproduced plots (tables and published
+curves) and attention masks.
 
 Reads only metrics files (``runs/<config>-s<seed>/history.csv``, ``eval.json``, ``train.json``)
 and ``masks.npz`` (written by ``save_masks`` at evaluation), never checkpoints. Missing runs are
@@ -23,12 +24,14 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ..catalog import Source, Table  # noqa: E402
+from ..catalog import CurveFigure, Source, Table  # noqa: E402
 from ..files import atomic_path  # noqa: E402
 from ..rundir import number  # noqa: E402
+from .curves import reported_series, reproduced_series  # noqa: E402
 from .results import Results  # noqa: E402
 
 DPI = 120
@@ -54,8 +57,8 @@ METRIC_LABELS = {
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _title(text: str, profile: str) -> str:
-    text = "\n".join(textwrap.wrap(text, 90))
+def _title(text: str, profile: str, width: int = 90) -> str:
+    text = "\n".join(textwrap.wrap(text, width))
     return f"{SMOKE}\n{text}" if profile == "smoke" else text
 
 
@@ -332,6 +335,90 @@ def zam_strip(source: Source, results: Results, out_dir: Path, profile: str) -> 
     return written
 
 
+# --- 4b. reported curves beside reproduced ones -------------------------------------------------
+
+REPORTED_DASH = (5, 2)
+
+
+def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, results: Results, profile: str):
+    """One of the source's curve figures: its published curves (dashed) and our runs (solid: mean over seeds,
+    band = min–max), one colour per configuration of table ``key``; None when there is nothing to draw."""
+    table = source.tables[key]
+    configs = source.configurations_in(key)
+    label = {n: next(r.row for r in c.reported if r.table == key) for n, c in configs.items()}
+    names = sorted(configs, key=lambda n: table.rows.index(label[n]))
+    lo, hi = spec.epochs or (1, None)
+
+    def clip(epochs, values):
+        keep = [(e, v) for e, v in zip(epochs, values, strict=True) if e >= lo and (hi is None or e <= hi)]
+        return [e for e, _ in keep], [v for _, v in keep]
+
+    reported = {n: clip(*s) for n in names if (s := reported_series(source, n, spec.split, spec.metric))}
+    runs = {n: reproduced_series(results, n, spec.split, spec.metric) for n in names}
+    frame = pd.DataFrame(
+        [(n, seed, e, v) for n in names for seed, es, vs in runs[n] for e, v in zip(*clip(es, vs), strict=True)],
+        columns=["config", "seed", "epoch", "value"],
+    )
+    names = [n for n in names if n in reported or n in set(frame["config"])]
+    if not names:
+        return None
+    colours = dict(zip(names, sns.color_palette(PALETTE, len(names)), strict=True))
+    fig = _figure((11, 6))
+    ax = fig.subplots()
+    marker = "o" if frame["epoch"].nunique() <= 30 else None  # markers: a run of one epoch still shows
+    if not frame.empty:  # mean over seeds, band = min..max over seeds
+        sns.lineplot(
+            data=frame, x="epoch", y="value", hue="config", hue_order=[n for n in names if n in set(frame["config"])],
+            palette=colours, errorbar=("pi", 100), marker=marker, markersize=3, markeredgewidth=0, lw=1.6,
+            legend=False, ax=ax,
+        )  # fmt: skip
+    for n, (epochs, values) in reported.items():
+        ax.plot(epochs, values, color=colours[n], lw=1.1, dashes=REPORTED_DASH, zorder=4)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(lo - 0.5 if spec.epochs else None, hi + 0.5 if hi is not None else None)
+    if spec.values:
+        ax.set_ylim(*spec.values)
+    what = f"{spec.split} {'accuracy (%)' if spec.metric == 'accuracy' else 'cross-entropy loss'}"
+    ax.set(xlabel="epoch (1-based)", ylabel=what)
+    counts = frame.groupby("config")["seed"].nunique()
+    handles = [Line2D([], [], color=colours[n], lw=2) for n in names]
+    labels = [
+        f"{label[n]} [{_short(source, n)}]: " + ("reported" if n in reported else "no reported curve")
+        + f", n={counts.get(n, 0)} run{'s' if counts.get(n, 0) != 1 else ''}"
+        for n in names
+    ]  # fmt: skip
+    handles += [
+        Line2D([], [], color="0.3", lw=1.1, dashes=REPORTED_DASH),
+        Line2D([], [], color="0.3", lw=1.6, marker=marker, markersize=3),
+    ]
+    labels += ["reported: the source's per-epoch log", "reproduced: mean over seeds"]
+    if frame.empty:
+        labels[-1] += " (nothing run yet)"
+    else:
+        handles.append(Patch(facecolor="0.3", alpha=0.25))
+        labels.append("reproduced: band = min–max over seeds")
+    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
+    fig.suptitle(_title(f"{source.id} — {spec.title}", profile, width=110))
+    return fig
+
+
+def reported_vs_reproduced(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
+    """Tables with `figure: curves` (the blog's Figures 1-2): each of their ``curve_figures``, the source's
+    published curves beside ours. Written whenever a reported curve or a run exists (so the full profile
+    draws the source's figure before anything has run)."""
+    written = []
+    with _style():
+        for key, table in source.tables.items():
+            if table.figure != "curves":
+                continue
+            for spec in table.curve_figures:
+                fig = _reported_vs_reproduced_figure(source, key, spec, results, profile)
+                if fig is not None:
+                    stem = f"{source.id}-{spec.name}-reported-vs-reproduced"
+                    written.append(_save(fig, Path(out_dir) / f"{stem}.png"))
+    return written
+
+
 # --- 5. attention masks --------------------------------------------------------------------------
 
 
@@ -404,7 +491,7 @@ def render_figures(
     out_dir = Path(out_dir)
     written: list[Path] = []
     for source in sources.values() if isinstance(sources, dict) else sources:
-        for plot in (training_curves, arl_vs_nal, label_noise, zam_strip):
+        for plot in (training_curves, arl_vs_nal, label_noise, zam_strip, reported_vs_reproduced):
             written += plot(source, results, out_dir, profile)
         for name in source.configurations:
             for run in results.runs(name):  # one mask figure per configuration: its first seed with masks

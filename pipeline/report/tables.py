@@ -1,112 +1,32 @@
-"""Render the sources' tables: reported number beside reproduced number, spread and verdict.
+"""Render the sources' tables: the number the source printed beside the reproduced one, and a verdict.
 
 Reads only metrics files (``runs/<config>-s<seed>/train.json`` and ``eval.json``), never
 checkpoints, and renders whatever exists: a configuration with no results shows "not run".
-Statistics: mean and sample std over seeds; a 95% interval (Student t for n ≥ 5, a percentile
-bootstrap for 2 ≤ n < 5); claims between two arms use Welch's t-test (scipy.stats).
+Verdicts come from ``judging.py`` (which margin, which spread, which rule) and ``verdicts.py`` (the
+statistics: TOST equivalence, best-of-runs, ratios, Welch claims); the rules are in README "Verdicts".
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-import numpy as np
-from scipy import stats
-
-from ..catalog import Claim, Source, Table
+from ..catalog import Claim, Configuration, Source, Table, configurations_of
 from ..files import write_json, write_text
 from .claim_kinds import evaluate_other
+from .judging import Judged, JudgedRatio, Pool, fmt, judge_figure, judge_ratio, metric_values
 from .results import Results
+from .verdicts import ALPHA, ClaimVerdict, claim_verdict
 
-TOLERANCE = 0.5  # points (of the reported unit): |delta| within this counts as reproduced
-ALPHA = 0.05  # significance level of the claim tests
-
-
-def interval95(values: list[float]) -> tuple[float, float] | None:
-    n = len(values)
-    if n < 2:
-        return None
-    mean = statistics.fmean(values)
-    if len(set(values)) == 1:
-        return mean, mean
-    if n >= 5:
-        low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=stats.sem(values))
-        return float(low), float(high)
-    res = stats.bootstrap((np.asarray(values),), np.mean, confidence_level=0.95, method="percentile", random_state=0)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-@dataclass
-class Cell:
-    reported: float | str
-    values: list[float]
-    meaning: str
-    profile: str
-    unit: str = "%"
-    over_runs: str = "mean"  # "max": compare the best run with the source's best-of-runs figure
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float | None:
-        """The reproduced value: the mean over seeds (or their maximum for best-of-runs figures)."""
-        if not self.values:
-            return None
-        return max(self.values) if self.over_runs == "max" else statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.values) if self.n > 1 else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        return None if self.over_runs == "max" else interval95(self.values)
-
-    @property
-    def delta(self) -> float | None:
-        if self.mean is None or isinstance(self.reported, str):
-            return None
-        return self.mean - self.reported
-
-    @property
-    def verdict(self) -> str:
-        if not self.values:
-            return "not run"
-        if self.profile == "smoke":
-            return "smoke only"
-        if isinstance(self.reported, str):
-            return "qualitative: see claims"
-        lo_hi = self.interval
-        inside = lo_hi is not None and lo_hi[0] <= self.reported <= lo_hi[1]
-        return "reproduced" if inside or abs(self.delta) <= TOLERANCE else "not reproduced"
-
-    def text(self) -> str:
-        reported = f'"{self.reported}"' if isinstance(self.reported, str) else fmt(self.reported, self.unit)
-        if self.mean is None:
-            return f"{reported} / not run"
-        spread = f" ± {self.std:.2f}" if self.std is not None and self.over_runs == "mean" else ""
-        best = "best of " if self.over_runs == "max" else ""
-        delta = f"Δ {self.delta:+.2f}, " if self.delta is not None else ""
-        return f"{reported} / {fmt(self.mean, self.unit)}{spread} ({delta}{best}n={self.n})"
-
-
-def fmt(value: float | str, unit: str) -> str:
-    if isinstance(value, str):
-        return value
-    if unit in ("count", "MACs"):
-        return f"{value:,.0f}" if abs(value) < 1e6 else f"{value / 1e6:,.2f}M"
-    return f"{value:.2f}" if value != int(value) or unit != "%" else f"{value:g}"
-
-
-def metric_values(runs: dict[str, list[dict]], name: str, metric: str) -> list[float]:
-    """The numeric values of ``metric`` over the finished runs of configuration ``name``."""
-    return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
+VERDICT_RULE = (
+    "reproduced = the 90% interval of (reproduced − reported) lies inside ±δ (TOST, α = 0.05); "
+    "differs = the 95% interval excludes the reported value and |Δ| > δ; inconclusive otherwise"
+)
 
 
 def collect_runs(source: Source, results: Results) -> dict[str, list[dict]]:
@@ -114,15 +34,88 @@ def collect_runs(source: Source, results: Results) -> dict[str, list[dict]]:
     return {name: results.finished(name) for name in source.configurations}
 
 
-def collect(source: Source, runs: dict[str, list[dict]], profile: str) -> dict[tuple[str, str, str], Cell]:
-    cells = {}
-    for name, cfg in source.configurations.items():
-        for rep in cfg.reported:
-            values = metric_values(runs, name, rep.metric)
-            cells[(rep.table, rep.row, rep.column)] = Cell(
-                rep.value, values, rep.meaning, profile, rep.unit, rep.over_runs
-            )
-    return cells
+@dataclass
+class Cell:
+    """One reported figure of a table, judged."""
+
+    config: str
+    rep: object  # catalog.Reported
+    judged: Judged
+
+    @property
+    def verdict(self) -> str:
+        return self.judged.verdict
+
+    @property
+    def printed(self) -> str:
+        rep = self.rep
+        return f'"{rep.value}"' if isinstance(rep.value, str) else rep.printed or f"{rep.value:g}"
+
+    def ours(self) -> str | None:
+        j, rep = self.judged, self.rep
+        if j.mean is None:
+            return None
+        if rep.unit == "-" and isinstance(rep.value, str):
+            return f"{j.mean:.4g}"
+        like = rep.printed if isinstance(rep.value, float) else None
+        if rep.over_runs == "max":
+            best = j.stats.value if j.stats is not None else max(j.values)
+            m = self.judged_best_of()
+            expected = f"best of {m} ≈ {fmt(best, rep.unit, like)}, " if m else ""
+            return f"{expected}max of ours {fmt(max(j.values), rep.unit, like)}"
+        spread = f" ± {fmt(j.std, rep.unit, like)}" if j.std is not None and rep.unit not in ("count", "MACs") else ""
+        return f"{fmt(j.mean, rep.unit, like)}{spread}"
+
+    def judged_best_of(self) -> int:
+        s = self.judged.stats
+        return s.best_of if s is not None and s.best_of else 0
+
+    def text(self) -> str:
+        ours = self.ours()
+        if ours is None:
+            return f"{self.printed} / not run"
+        j = self.judged
+        delta = ""
+        if j.stats is not None:
+            delta = f"Δ {j.stats.delta:+.2f}, "
+        note = f"; {j.note}" if j.note else ""
+        return f"{self.printed} / {ours} ({delta}n={j.n}): {j.phrase()}{note}"
+
+
+def collect(
+    source: Source, runs: dict[str, list[dict]], profile: str, pool: Pool | None = None, configs: dict | None = None
+) -> dict[tuple[str, str, str], Cell]:
+    configs = configs or configurations_of(source)
+    pool = pool or Pool(runs, configs)
+    return {
+        (rep.table, rep.row, rep.column): Cell(
+            name, rep, judge_figure(source, name, rep, runs.get(name, []), pool, profile, configs)
+        )
+        for name, cfg in source.configurations.items()
+        for rep in cfg.reported
+    }
+
+
+# ---- claims ------------------------------------------------------------------------------------------------
+
+
+def reported_effect(source: Source, claim: Claim) -> float | None:
+    """The source's advantage of ``better`` over ``worse`` in metric units (> 0 agrees with the claim): the
+    catalog's ``reported_effect``, else the difference of both arms' reported figures of the claim's metric."""
+    if claim.reported_effect is not None:
+        return claim.reported_effect
+
+    def figure(arm: str) -> float | None:
+        values = {
+            float(r.value) for r in source.configurations[arm].reported
+            if r.metric == claim.metric and not isinstance(r.value, str) and r.over_runs == "mean"
+        }  # fmt: skip
+        return values.pop() if len(values) == 1 else None
+
+    b, w = figure(claim.better), figure(claim.worse_arms[0])
+    if b is None or w is None:
+        return None
+    return (b - w) if claim.higher_is_better else (w - b)
 
 
 @dataclass
@@ -131,6 +124,15 @@ class ClaimResult:
     better: list[float]
     worse: list[float]
     profile: str
+    reported_effect: float | None = None
+    pooled: object = None  # verdicts.PooledSD for single-run arms
+    effect_basis: str = field(init=False, default="")
+
+    @cached_property
+    def stats(self) -> ClaimVerdict | None:
+        if not self.better or not self.worse or self.profile == "smoke":
+            return None
+        return claim_verdict(self.better, self.worse, self.claim.higher_is_better, self.reported_effect, self.pooled)
 
     @property
     def verdict(self) -> str:
@@ -138,62 +140,70 @@ class ClaimResult:
             return "not run"
         if self.profile == "smoke":
             return "smoke only"
-        if len(self.better) < 2 or len(self.worse) < 2:
-            return (
-                "same direction (single runs, untested)"
-                if self._diff() > 0
-                else "opposite direction (single runs, untested)"
-            )
-        if self.p_value < ALPHA:
-            return "supported"
-        if self.p_value_reverse < ALPHA:
-            return "contradicted"
-        return "no significant difference"
-
-    def _diff(self) -> float:
-        d = statistics.fmean(self.better) - statistics.fmean(self.worse)
-        return d if self.claim.higher_is_better else -d
-
-    def _welch(self, alternative: str) -> float:
-        alt = alternative if self.claim.higher_is_better else {"greater": "less", "less": "greater"}[alternative]
-        if statistics.pstdev(self.better) == 0 and statistics.pstdev(self.worse) == 0:
-            diff = self._diff() if alternative == "greater" else -self._diff()
-            return 0.0 if diff > 0 else 1.0
-        return float(stats.ttest_ind(self.better, self.worse, equal_var=False, alternative=alt).pvalue)
-
-    @property
-    def p_value(self) -> float:
-        return self._welch("greater")
-
-    @property
-    def p_value_reverse(self) -> float:
-        return self._welch("less")
+        return self.stats.verdict
 
     def sentence(self) -> str:
         c = self.claim
         nb, nw = len(self.better), len(self.worse)
-        if not self.better or not self.worse:
-            return f"{c.text} — not run yet ({c.better}: n={nb}, {c.worse}: n={nw})."
+        effect = (
+            f"reported effect {self.reported_effect:+.2f}" if self.reported_effect is not None
+            else "no reported effect: power at the observed one"
+        )  # fmt: skip
+        if self.stats is None:
+            state = "not run yet" if self.verdict == "not run" else "smoke only"
+            return f"{c.text} — {state} ({c.better}: n={nb}, {c.worse}: n={nw}; {effect})."
+        s = self.stats
         mb, mw = statistics.fmean(self.better), statistics.fmean(self.worse)
-        test = ""
-        if nb >= 2 and nw >= 2:
-            test = f", Welch t-test one-sided p = {self.p_value:.3g}"
-        return (
-            f"{c.text} — {self.verdict}: {c.metric} {mb:.2f} ({c.better}, n={nb}) vs {mw:.2f} "
-            f"({c.worse}, n={nw}){test}."
-        )
+        parts = [f"{c.metric} {mb:.2f} ({c.better}, n={nb}) vs {mw:.2f} ({c.worse}, n={nw})"]
+        if s.ci95 is not None:
+            parts.append(
+                f"difference {s.advantage:+.2f} in the claim's direction, 95% CI [{s.ci95[0]:+.2f}, {s.ci95[1]:+.2f}]"
+            )
+        else:
+            parts.append(f"difference {s.advantage:+.2f} in the claim's direction")
+        if s.p is not None:
+            parts.append(
+                f"Welch one-sided p = {s.p:.3g}" if nb >= 2 and nw >= 2 else f"one-sided p = {s.p:.3g} ({s.basis})"
+            )
+        if s.hedges_g is not None:
+            ci = f" [{s.g_ci95[0]:.2f}, {s.g_ci95[1]:.2f}]" if s.g_ci95 else ""
+            parts.append(("Hedges' g" if s.g_ci95 else "standardised difference") + f" {s.hedges_g:.2f}{ci}")
+        if s.effect_size is not None:
+            at = "the reported" if self.reported_effect is not None else "the observed"
+            need = s.seeds_for_80_power
+            parts.append(
+                f"80% power at {at} effect ({s.effect_size:.2f} sd): "
+                + (f"{need} seeds per arm" if need else "not defined (effect not in the claim's direction)")
+            )
+        why = f" ({s.reason})" if s.reason else ""
+        return f"{c.text} — {self.verdict}{why}: " + "; ".join(parts) + "."
 
 
-def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str) -> list[ClaimResult]:
+def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str, pool: Pool | None = None) -> list:
     """One result per (better, worse) pair of a trained claim; cited and cost claims in claim_kinds."""
+    pool = pool or Pool(runs, configurations_of(source))
+    out = []
+    for c in source.claims:
+        if c.kind != "trained" or c.cited:
+            out.append(evaluate_other(source, c))
+            continue
+        for p in c.pairs():
+            better, worse = metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric)
+            pooled = None
+            if min(len(better), len(worse)) < 2 and p.better in pool.configs and p.worse in pool.configs:
+                fams = tuple({pool_family(pool, p.better), pool_family(pool, p.worse)})
+                pooled = pool.for_config(p.better, p.metric, fams)
+            out.append(ClaimResult(p, better, worse, profile, reported_effect(source, p), pooled))
+    return out
 
-    return [
-        ClaimResult(p, metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric), profile)
-        if c.kind == "trained" and not c.cited
-        else evaluate_other(source, c)
-        for c in source.claims
-        for p in (c.pairs() if c.kind == "trained" and not c.cited else [c])
-    ]
+
+def pool_family(pool: Pool, config: str) -> str:
+    from .judging import _family
+
+    return _family(pool.configs[config].model)
+
+
+# ---- rendering ---------------------------------------------------------------------------------------------
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -203,33 +213,91 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 CSV_FIELDS = [
-    "table", "row", "column", "reported", "unit", "reproduced_mean", "reproduced_std", "ci95_low", "ci95_high",
-    "n", "delta", "verdict", "meaning", "profile",
+    "table", "row", "column", "kind", "reported", "reported_value", "unit", "reproduced", "reproduced_std", "n",
+    "delta", "margin", "margin_rule", "ci90_low", "ci90_high", "ci95_low", "ci95_high", "p_tost", "spread",
+    "verdict", "seeds_to_decide", "meaning", "profile",
 ]  # fmt: skip
 
 
-def _record(key: str, row: str, col: str, cell: Cell) -> dict:
-    interval = cell.interval
+def _r4(v):
+    return "" if v is None else round(v, 4)
 
-    def r4(v):
-        return "" if v is None else round(v, 4)
 
+def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
+    j, rep = cell.judged, cell.rep
+    s = j.stats
+    value = s.value if s is not None and rep.over_runs == "max" else j.mean
+    numeric = j.mean is not None and not isinstance(rep.value, str)
+    delta = s.delta if s is not None else (j.mean - rep.value if numeric else None)
     return {
-        "table": key,
-        "row": row,
-        "column": col,
-        "reported": cell.reported,
-        "unit": cell.unit,
-        "reproduced_mean": r4(cell.mean),
-        "reproduced_std": r4(cell.std),
-        "ci95_low": r4(interval and interval[0]),
-        "ci95_high": r4(interval and interval[1]),
-        "n": cell.n,
-        "delta": r4(cell.delta),
-        "verdict": cell.verdict,
-        "meaning": cell.meaning,
-        "profile": cell.profile,
-    }
+        "table": key, "row": row, "column": col, "kind": "compared", "reported": cell.printed.strip('"'),
+        "reported_value": "" if isinstance(rep.value, str) else rep.value, "unit": rep.unit,
+        "reproduced": _r4(value), "reproduced_std": _r4(j.std), "n": j.n,
+        "delta": _r4(delta),
+        "margin": _r4(j.margin.value if j.margin else None), "margin_rule": j.margin.source if j.margin else "",
+        "ci90_low": _r4(s and s.ci90 and s.ci90[0]), "ci90_high": _r4(s and s.ci90 and s.ci90[1]),
+        "ci95_low": _r4(s and s.ci95 and s.ci95[0]), "ci95_high": _r4(s and s.ci95 and s.ci95[1]),
+        "p_tost": _r4(s and s.p_tost), "spread": j.note or (s.basis if s is not None else ""),
+        "verdict": j.phrase(), "seeds_to_decide": j.seeds_to_decide or "", "meaning": rep.meaning, "profile": profile,
+    }  # fmt: skip
+
+
+def _cited_record(key: str, row: str, col: str, value, printed: str | None, profile: str) -> dict:
+    record = dict.fromkeys(CSV_FIELDS, "")
+    text = printed if printed is not None else str(value)
+    record |= {
+        "table": key, "row": row, "column": col, "kind": "cited", "reported": text,
+        "reported_value": "" if isinstance(value, str) else value, "verdict": "cited, not reproduced here",
+        "profile": profile,
+    }  # fmt: skip
+    return record
+
+
+def _ratio_text(jr: JudgedRatio) -> tuple[str, str]:
+    """(reproduced ratio with its 95% interval, verdict phrase)."""
+    j = jr.judged
+    if j.stats is None:
+        return ("not run" if j.verdict == "not run" else f"{j.values[0]:.3f}" if j.values else "—"), j.phrase()
+    s = j.stats
+    lo, hi = (math.exp(s.ci95[0]) * jr.reported, math.exp(s.ci95[1]) * jr.reported) if s.ci95 else (None, None)
+    ci = f" [95% CI {lo:.3f}, {hi:.3f}]" if lo is not None else ""
+    return f"{math.exp(s.value):.3f}{ci} (n={j.n})", j.phrase()
+
+
+def _ratio_record(key: str, jr: JudgedRatio, profile: str) -> dict:
+    j, r = jr.judged, jr.ratio
+    s = j.stats
+    record = dict.fromkeys(CSV_FIELDS, "")
+    ex = lambda v: round(math.exp(v) * jr.reported, 4)  # noqa: E731
+    record |= {
+        "table": key, "row": f"{r.numerator} / {r.denominator}", "column": r.column, "kind": "ratio",
+        "reported": f"{jr.reported:.3f}", "reported_value": round(jr.reported, 6), "unit": "ratio",
+        "reproduced": _r4(jr.value), "n": j.n if s is not None else 0,
+        "delta": _r4(jr.value - jr.reported if jr.value is not None else None),
+        "margin": _r4(j.margin.value), "margin_rule": j.margin.source,
+        "ci90_low": ex(s.ci90[0]) if s and s.ci90 else "", "ci90_high": ex(s.ci90[1]) if s and s.ci90 else "",
+        "ci95_low": ex(s.ci95[0]) if s and s.ci95 else "", "ci95_high": ex(s.ci95[1]) if s and s.ci95 else "",
+        "p_tost": _r4(s and s.p_tost), "spread": j.note, "verdict": j.phrase(),
+        "seeds_to_decide": j.seeds_to_decide or "",
+        "meaning": f"ratio of the two rows' figures: {r.numerator} / {r.denominator}", "profile": profile,
+    }  # fmt: skip
+    return record
+
+
+def metric_line(source: Source, key: str, table: Table) -> str:
+    """The table's single "Metric:" line: the run metric behind each column."""
+    per_col: dict[str, list[str]] = {}
+    for _, rep in source.reported_cells().values():
+        if rep.table == key:
+            label = f"`{rep.metric}` ({rep.unit})"
+            if label not in per_col.setdefault(rep.column, []):
+                per_col[rep.column].append(label)
+    if not per_col:
+        return "Metric: none — every cell is cited as printed (nothing here reproduces it)"
+    labels = {" or ".join(v) for v in per_col.values()}
+    if len(labels) == 1:
+        return f"Metric: {labels.pop()} of each row's configuration (per-figure meanings under Figures)"
+    return "Metric: " + "; ".join(f"{col}: {' or '.join(per_col[col])}" for col in table.columns if col in per_col)
 
 
 def header_lines(source: Source, configs: dict, runs: dict[str, list[dict]], context: dict) -> list[str]:
@@ -254,19 +322,41 @@ def header_lines(source: Source, configs: dict, runs: dict[str, list[dict]], con
         f" (seeds 0..n-1; the source's own run counts are in reproduce/{source.id}.yaml)",
         f"- Hardware: {', '.join(devices)}",
         f"- Code version: {context['commit']}",
-        "- Cells: reported / reproduced mean ± std over seeds (Δ = reproduced − reported, n = runs). Verdict: "
-        f"reproduced when the reported value lies in the 95% interval of the runs or within {TOLERANCE} points.",
+        "- Cells: reported (as the source printed it) / reproduced mean ± sd over seeds (Δ = reproduced − "
+        f"reported, n = runs): verdict. {VERDICT_RULE}. Margins δ are listed under the table; rules in the "
+        "project README, section Verdicts.",
     ]
 
 
-def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict, context: dict) -> tuple[str, str]:
+def _margin_notes(cells: list[tuple[str, str, Cell]], ratios: list[JudgedRatio]) -> list[str]:
+    """δ of every compared figure, grouped by the rule that set it."""
+    rules: dict[str, list[str]] = {}
+    for row, col, cell in cells:
+        m = cell.judged.margin
+        if m is None:
+            continue
+        unit = cell.rep.unit
+        amount = (
+            "—" if cell.rep.hardware else "exact" if m.value == 0 else f"±{m.value:.2f} points" if unit == "%"
+            else f"±{m.value:.4g}" + ("" if unit == "-" else f" {unit}")
+        )  # fmt: skip
+        rules.setdefault(m.source, []).append(f"{row} / {col}: {amount}")
+    for jr in ratios:
+        m = jr.judged.margin
+        rules.setdefault(m.source, []).append(f"ratio {jr.ratio.numerator} / {jr.ratio.denominator}: ±{m.value:.0%}")
+    return [f"- δ {rule} — {'; '.join(items)}" for rule, items in rules.items()]
+
+
+def render_table(
+    source: Source, key: str, table: Table, cells: dict, runs: dict, context: dict, pool: Pool | None = None
+) -> tuple[str, str]:
     """Markdown and CSV of one table in the source's layout."""
     profile = context["profile"]
     title = f"{source.id} — {table.caption}"
     if profile == "smoke":
         title = f"SMOKE TEST, NOT A REPRODUCTION — {title}"
     header = ["", *[f"{c} (reported / reproduced)" for c in table.columns], "verdict"]
-    rows, records = [], []
+    rows, records, compared = [], [], []
     for row in table.rows:
         line, verdicts = [row], []
         for col in table.columns:
@@ -275,26 +365,51 @@ def render_table(source: Source, key: str, table: Table, cells: dict, runs: dict
             if cell is not None:
                 line.append(cell.text())
                 verdicts.append(cell.verdict)
-                records.append(_record(key, row, col, cell))
+                records.append(_record(key, row, col, cell, profile))
+                compared.append((row, col, cell))
             elif cited is not None:
-                line.append(f"{cited} (cited, not reproduced here)")
+                printed = table.printed.get(row, {}).get(col)
+                line.append(f"{printed if printed is not None else cited} (cited, not reproduced here)")
+                records.append(_cited_record(key, row, col, cited, printed, profile))
             else:
                 line.append("—")
         line.append(", ".join(sorted(set(verdicts))) or "—")
         rows.append(line)
+    pool = pool or Pool(runs, configurations_of(source))
+    ratios = [judge_ratio(source, key, r, runs, pool, profile) for r in table.ratios]
+    ratio_lines = []
+    if ratios:
+        ratio_rows = []
+        for jr in ratios:
+            ours, verdict = _ratio_text(jr)
+            ratio_rows.append([f"{jr.ratio.numerator} / {jr.ratio.denominator}", f"{jr.reported:.3f}", ours, verdict])
+            records.append(_ratio_record(key, jr, profile))
+        ratio_lines = [
+            "Ratios (figures measured on other hardware are compared as ratios of arms timed on the same machine;"
+            " log-ratio TOST, 95% interval by the delta method):",
+            "",
+            _markdown_table([f"{table.columns[0] if len(table.columns) == 1 else jr.ratio.column} ratio",
+                             "reported", "reproduced", "verdict"], ratio_rows),
+            "",
+        ]  # fmt: skip
     configs = source.configurations_in(key)
     notes = [f"- **{n}**: {c.notes.strip()}" for n, c in configs.items() if c.notes]
-    meanings = sorted({c.meaning for (t, _, _), c in cells.items() if t == key})
+    figures = [f"- **{row} / {col}** (`{c.rep.metric}`, {c.rep.unit}): {c.rep.meaning}" for row, col, c in compared]
+    margins = _margin_notes(compared, ratios)
     md = "\n".join(
         [
             f"# {title}",
             "",
+            metric_line(source, key, table),
+            "",
             *header_lines(source, configs, runs, context),
-            *(f"- Metric: {m}" for m in meanings),
             "",
             _markdown_table(header, rows),
             "",
+            *ratio_lines,
             *([table.notes.strip(), ""] if table.notes else []),
+            *(["Margins (δ):", "", *margins, ""] if margins else []),
+            *(["Figures:", "", *figures, ""] if figures else []),
             *(["Notes:", "", *notes, ""] if notes else []),
         ]
     )
@@ -323,13 +438,19 @@ SUMMARY_KEYS = ("top1_acc", "top1_error", "top5_acc", "best_test_acc", "best_win
 
 
 def summary(all_results: dict[str, dict[str, list[dict]]]) -> dict:
-    """Mean of the headline metrics per configuration (for `dvc metrics show` / `dvc exp show`)."""
+    """Per configuration: its source, the number of finished runs and the mean (and, over several
+    runs, the sample standard deviation ``<metric>_std``) of each headline metric. A plain output
+    (metrics/summary.json), not a DVC metrics file: flattened, it would be hundreds of columns."""
     out = {}
-    for runs in all_results.values():
+    for source, runs in all_results.items():
         for name, rs in runs.items():
             if rs:
                 keys = [k for k in SUMMARY_KEYS if all(isinstance(r.get(k), (int, float)) for r in rs)]
-                out[name] = {"n": len(rs), **{k: round(statistics.fmean(r[k] for r in rs), 4) for k in keys}}
+                out[name] = {"source": source, "n": len(rs)}
+                for k in keys:
+                    out[name][k] = round(statistics.fmean(r[k] for r in rs), 4)
+                    if len(rs) > 1:
+                        out[name][f"{k}_std"] = round(statistics.stdev(r[k] for r in rs), 4)
     return out
 
 
@@ -339,23 +460,27 @@ def render_all(
     out_dir: Path,
     context: dict,
     summary_path: Path | None = None,
+    more_tables: list[str] | None = None,  # README index lines of tables rendered elsewhere (report/curves.py)
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = context["profile"]
-    written, index, claim_lines, all_results = [], [], [], {}
+    written, index, claim_lines = [], [], []
+    all_results = {source.id: collect_runs(source, results) for source in sources.values()}
+    flat = {name: rs for runs in all_results.values() for name, rs in runs.items()}
+    configs: dict[str, Configuration] = {n: c for s in sources.values() for n, c in configurations_of(s).items()}
+    pool = Pool(flat, configs)
     for source in sources.values():
-        runs = collect_runs(source, results)
-        all_results[source.id] = runs
-        cells = collect(source, runs, profile)
+        runs = all_results[source.id]
+        cells = collect(source, runs, profile, pool, configs)
         for key, table in source.tables.items():
-            md, csv_text = render_table(source, key, table, cells, runs, context)
+            md, csv_text = render_table(source, key, table, cells, runs, context, pool)
             stem = f"{source.id}-{key}"
             for suffix, text in ((".md", md), (".csv", csv_text)):
                 write_text(out_dir / f"{stem}{suffix}", text)
                 written.append(out_dir / f"{stem}{suffix}")
             verdicts = sorted({c.verdict for (t, _, _), c in cells.items() if t == key})
             index.append(f"| {source.id} | [{table.caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")
-        for result in evaluate_claims(source, runs, profile):
+        for result in evaluate_claims(source, runs, profile, pool):
             claim_lines.append(f"| {source.id} | {result.verdict} | {result.sentence()} |")
     gpu, cpu = gpu_hours(all_results)
     title = "Paper tables" + (" — SMOKE TEST, NOT A REPRODUCTION" if profile == "smoke" else "")
@@ -367,17 +492,31 @@ def render_all(
             f"Compute spent on the runs shown: {gpu:.2f} GPU-hours, {cpu:.2f} CPU-hours"
             " (training time from run metadata).",
             "",
+            "## Verdicts",
+            "",
+            f"Each compared figure: {VERDICT_RULE}. δ: declared in the catalog with a reason, else max(0.5 points, "
+            "2 × the binomial SE of the evaluated set at the reported value) for %, ±5% for seconds and losses, "
+            "exact for counts. A single run borrows the pooled seed-to-seed sd of configurations of the same "
+            "dataset and model family with n ≥ 2, else the binomial SE (the cell says which). Best-of-runs "
+            "figures are tested against the distribution of the maximum of the source's n runs. Times measured "
+            "on other hardware are not comparable; ratios of arms are (±10% unless declared). Full rules: the "
+            "project README, section Verdicts.",
+            "",
             "## Tables",
             "",
             "| source | table | verdicts |",
             "|---|---|---|",
             *index,
+            *(more_tables or []),
             "",
             "## Claims",
             "",
-            f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}); "
-            "with single runs only the direction is reported. A claim against several arms is one line per "
-            "arm; cost claims are counted on the built models (no training); cited claims have no verdict.",
+            f"Each claim compares two arms over seeds with Welch's t-test (one-sided, α = {ALPHA}): supported, "
+            "contradicted or inconclusive, with the difference and its 95% CI, Hedges' g with its CI and the "
+            "seeds per arm for 80% power at the reported effect (the difference of the two arms' reported "
+            "figures; the observed one where the source gives none). Arms with a single run use the pooled "
+            "seed-to-seed sd. A claim against several arms is one line per arm; cost claims are counted on the "
+            "built models (no training); cited claims have no verdict.",
             "",
             "| source | verdict | claim |",
             "|---|---|---|",

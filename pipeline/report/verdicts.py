@@ -468,3 +468,55 @@ def seeds_for_power(effect_size: float, alpha: float = ALPHA, power: float = POW
         warnings.simplefilter("ignore")  # a failed convergence returns nan, handled below
         n = float(analysis.solve_power(effect_size=effect_size, alpha=alpha, power=power, alternative="larger"))
     return math.ceil(n) if math.isfinite(n) else None
+
+
+# ---- ratios ----------------------------------------------------------------------------------------------
+
+
+def _log_arm(values: Sequence[float], pooled_log: PooledSD | None) -> tuple[float, float | None, float | None]:
+    """(log of the arm's mean, sd of the log values, its df): own seeds (n ≥ 2) or the pooled sd of log values."""
+    v = np.asarray(values, float)
+    if len(v) >= 2 and np.std(v) > 0:
+        return math.log(v.mean()), float(np.std(np.log(v), ddof=1)), len(v) - 1
+    if pooled_log is not None and pooled_log.sd > 0:
+        return math.log(v.mean()), pooled_log.sd, pooled_log.df
+    return math.log(v.mean()), None, None
+
+
+def ratio_verdict(
+    numerator: Sequence[float],
+    denominator: Sequence[float],
+    reported_ratio: float,
+    relative_margin: float,
+    pooled_log: PooledSD | None = None,
+    alpha: float = ALPHA,
+) -> CellVerdict:
+    """Three-way verdict on a ratio of two arms (e.g. time per epoch of A92 / A56) against the reported ratio.
+
+    On the log scale: Δ = log(mean num / mean den) − log(reported), margin ±log(1 + ``relative_margin``); the
+    standard error by the delta method, √(s²_num/n_num + s²_den/n_den) with s the sd of each arm's log values
+    (own seeds, else ``pooled_log``, the pooled sd of log values of other configurations), and Welch-Satterthwaite
+    df; then the rule of ``cell_verdict``. ``value``/``reported``/``delta``/intervals are in log units; exp() them
+    to print ratios. Without a spread for either arm: inconclusive.
+    """
+    if not numerator or not denominator:
+        raise ValueError("both arms need values")
+    if min(min(numerator), min(denominator), reported_ratio) <= 0:
+        raise ValueError("ratios need positive values")
+    margin = math.log1p(relative_margin)
+    ln, sn, dfn = _log_arm(numerator, pooled_log)
+    ld, sd_, dfd = _log_arm(denominator, pooled_log)
+    nn, nd = len(numerator), len(denominator)
+    value, reported = ln - ld, math.log(reported_ratio)
+    if sn is None or sd_ is None:
+        basis = "no spread estimate for an arm (single run, no pooled sd)"
+        return _no_spread([value], reported, margin, alpha, basis, value=value)
+    vn, vd = sn * sn / nn, sd_ * sd_ / nd
+    se = math.sqrt(vn + vd)
+    df = (vn + vd) ** 2 / (vn * vn / dfn + vd * vd / dfd)
+    fields = _three_way(value, reported, se, df, margin, alpha)
+    own = "seeds" if nn >= 2 and nd >= 2 else "seeds or the pooled sd of log times"
+    basis = f"log-ratio, delta method ({own}; n={nn}, {nd})"
+    return CellVerdict(
+        **fields, margin=margin, n=min(nn, nd), sd=math.sqrt(sn * sn + sd_ * sd_), df=df, basis=basis, alpha=alpha
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..catalog import Configuration, Recipe, get_configuration
-from ..data import prepared_share
+from ..catalog import Configuration, Recipe, get_configuration, load_catalog
+from ..data import DATASETS, archive_digest, prepared_share, read_manifest
 from ..errors import ReproError
 from ..execution import Execution
 from ..rundir import RunDir
 from ..settings import Project
+from .notes import dataset_name, source_note
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Resolved:
     exe: Execution
     run: RunDir
     tags: dict  # MLflow tags of the run's stage runs
+    note: str  # the description of the source's MLflow experiment
 
 
 def resolve(project: Project, config: str, seed: int, tags: dict | None = None) -> Resolved:
@@ -32,6 +34,7 @@ def resolve(project: Project, config: str, seed: int, tags: dict | None = None) 
     recipe = profile_recipe(project, configuration.recipe, share)
     run = project.run(configuration.name, seed)
     base = {
+        "run_key": run.key,  # groups a run's train and evaluate stage runs in the MLflow UI
         "config": configuration.name,
         "source": configuration.source,
         "config_hash": configuration.config_hash(),
@@ -39,9 +42,27 @@ def resolve(project: Project, config: str, seed: int, tags: dict | None = None) 
         "dataset": configuration.dataset,
         "model": configuration.model,
     }
-    return Resolved(
-        configuration, recipe, Execution.for_profile(project.params, project.profile), run, base | (tags or {})
-    )
+    exe = Execution.for_profile(project.params, project.profile)
+    note = source_note(load_catalog()[configuration.source])
+    return Resolved(configuration, recipe, exe, run, base | (tags or {}), note)
+
+
+def dataset_input(project: Project, config: Configuration, counts: dict) -> dict:
+    """``StageRun.log_dataset``'s arguments for the data a run of ``config`` used: name, digest of the
+    archive it was prepared from, where it came from, and a profile of split counts (from ``counts``,
+    a run's metrics) and the pipeline's profile."""
+    manifest = read_manifest(project.data_dir(config.dataset))
+    _, digest = archive_digest(manifest)
+    source = DATASETS.get(config.dataset)
+    official = project.profile == "full" and source is not None and source.url
+    profile = {"profile": project.profile, "classes": len(manifest["classes"]), "archive_digest": digest}
+    profile |= {k: counts[k] for k in ("train_images", "val_images", "test_images") if k in counts}
+    return {
+        "name": dataset_name(config.dataset, project.profile),
+        "digest": digest[:10],
+        "source": source.url if official else str(project.data_dir(config.dataset)),
+        "profile": profile,
+    }
 
 
 def profile_recipe(project: Project, recipe: Recipe, validation_share: float = 1.0) -> Recipe:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ..evaluation import evaluate as evaluate_run
+from ..rundir import TRAIN_METRICS
 from ..settings import Project
 from ..tracking import stage_run
-from .common import resolve
+from .common import dataset_input, resolve
 
 
 def evaluate(project: Project, config: str, seed: int = 0, tags: dict | None = None) -> dict:
@@ -13,7 +14,9 @@ def evaluate(project: Project, config: str, seed: int = 0, tags: dict | None = N
     r = resolve(project, config, seed, tags)
     r.exe.apply()
     c = r.config
-    with stage_run(project.root, c.source, f"evaluate@{r.run.key}", project.profile, r.tags) as t:
+    with stage_run(project.root, c.source, f"evaluate@{r.run.key}", project.profile, r.tags, description=r.note) as t:
         metrics = evaluate_run(c, r.recipe, r.run, project.data_dir(c.dataset), r.exe.device, r.exe.eval_cap)
         t.log_metrics(metrics)
+        counts = r.run.read_metrics(TRAIN_METRICS) | metrics  # train/val from training, test from here
+        t.log_dataset(**dataset_input(project, c, counts), context="evaluation")
     return metrics

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog import load_catalog
+from ..report.curves import render_curves
 from ..report.figures import render_figures
 from ..report.results import Results
 from ..report.tables import render_all
 from ..settings import Project
 from ..tracking import git_commit, stage_run
+from .notes import TABLES_NOTE, source_note
 
 
 def render(project: Project) -> list[Path]:
@@ -20,12 +22,18 @@ def render(project: Project) -> list[Path]:
         seeds.setdefault(entry.config, []).append(entry.seed)
     results = Results(project.runs_dir, seeds)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
-    with stage_run(project.root, "tables", "render", project.profile) as tracker:
-        written = render_all(sources, results, project.tables_dir, context, project.summary_path)
+    with stage_run(project.root, "tables", "render", project.profile, description=TABLES_NOTE) as tracker:
+        curves, curve_index = render_curves(sources, results, project.tables_dir, context)
+        written = curves + render_all(sources, results, project.tables_dir, context, project.summary_path, curve_index)
         tracker.log_artifact(project.summary_path)
         figures = render_figures(sources, results, project.tables_dir / "figures", project.profile)
         for path in written:
             tracker.log_artifact(path, "paper_tables")
         for path in figures:
             tracker.log_artifact(path, "paper_tables/figures")
+        if tracker.run_id is not None:  # each source's experiment links to its tables in this run
+            base = f"#/experiments/{tracker.experiment_id}/runs/{tracker.run_id}/artifactPath/paper_tables"
+            for source in sources.values():
+                links = {key: f"{base}/{source.id}-{key}.md" for key in source.tables}
+                tracker.describe_experiment(source.id, source_note(source, links))
     return written + figures

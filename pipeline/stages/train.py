@@ -8,14 +8,15 @@ from ..settings import Project
 from ..tracking import stage_run
 from ..training import TrainResult
 from ..training import train as train_loop
-from .common import resolve
+from .common import dataset_input, resolve
 
 
 def train(project: Project, config: str, seed: int = 0, resume: bool = True, tags: dict | None = None) -> TrainResult:
     """Train ``config`` with ``seed`` as this profile runs it, logged as one MLflow run (extra ``tags``)."""
     r = resolve(project, config, seed, tags)
     c = r.config
-    with stage_run(project.root, c.source, f"train@{r.run.key}", project.profile, r.tags, system_metrics=True) as t:
+    run_name = f"train@{r.run.key}"
+    with stage_run(project.root, c.source, run_name, project.profile, r.tags, True, r.note) as t:
         t.log_params(
             {
                 "model": c.model,
@@ -34,8 +35,10 @@ def train(project: Project, config: str, seed: int = 0, resume: bool = True, tag
             r.exe,
             log_metrics=t.log_metrics,
             resume=resume,
+            log_every=project.params.train.log_every_seconds,
         )
         t.log_params({"execution": str(r.exe)})
+        t.log_dataset(**dataset_input(project, c, result.metrics), context="training")
         t.log_metrics({k: v for k, v in result.metrics.items() if k != "seed"})
         t.log_artifact(r.run.file(HISTORY))
         t.log_dict(result.metrics, TRAIN_METRICS)
