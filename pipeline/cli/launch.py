@@ -29,7 +29,7 @@ def launch(
     wait: Annotated[bool, typer.Option(help="Watch the jobs and record them in dvc.lock as they finish.")] = True,
 ) -> None:
     """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
-    from .launch.launcher import launch as do_launch
+    from ..launch.launcher import launch as do_launch
 
     guard(lambda: state.project.params)  # a malformed params.yaml is one line
     try:
@@ -50,8 +50,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """Each selected run: done, finished (not recorded), running, queued, failed or not started; totals; time left."""
-    from .launch.status import status as do_status
-    from .launch.status import table_rows
+    from ..launch.status import status as do_status
+    from ..launch.status import table_rows
 
     guard(lambda: state.project.params)  # a malformed params.yaml is one line
     result = guard(do_status, state.project, configs, source, table, seeds, plan)
@@ -74,7 +74,7 @@ def cancel(
     seeds: SeedsOpt = None,
 ) -> None:
     """Cancel the selected runs' queued and running jobs."""
-    from .launch.status import cancel as do_cancel
+    from ..launch.status import cancel as do_cancel
 
     guard(lambda: state.project.params)  # a malformed params.yaml is one line
     keys = guard(do_cancel, state.project, configs, source, table, seeds)
