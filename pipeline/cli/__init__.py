@@ -6,7 +6,10 @@ non-zero exit; machine-readable output goes to stdout. ``base`` holds the app an
 share; each module beside it registers a group of commands.
 """
 
-from . import launch, stages, tools  # noqa: F401  (registers the commands)
+# isort: off
+from . import stages, tools, launch  # noqa: F401  (registers the commands, in this order in --help)
 from .base import app
+
+# isort: on
 
 __all__ = ["app"]
