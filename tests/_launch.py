@@ -103,3 +103,20 @@ def mlflow_runs(project: Path, uri: str | None = None) -> dict[str, list]:
 
 
 __all__ = ["CHEAP", "smoke_project", "repro", "records", "dvc", "mlflow_runs", "env", "os"]
+
+
+def assert_stage_runs_tagged(project: Path, runs: dict[str, list], configs, backend: str) -> None:
+    """Each config's train and evaluate stage run FINISHED, tagged with its job's backend, id, GPU and host."""
+    recs = records(project)
+    for c in configs:
+        rec = recs[run_key(c, 0)]
+        for stage in ("train", "evaluate"):
+            (run,) = runs[f"{stage}@{run_key(c, 0)}"]
+            assert run.info.status == "FINISHED"
+            tags = run.data.tags
+            assert (tags["backend"], tags["job_id"], tags["gpu"], tags["host"]) == (
+                backend,
+                rec["job_id"],
+                rec["gpu"],
+                rec["host"],
+            )

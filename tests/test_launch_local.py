@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests._launch import CHEAP, dvc, mlflow_runs, records, repro, smoke_project
+from tests._launch import CHEAP, assert_stage_runs_tagged, dvc, mlflow_runs, records, repro, smoke_project
 
 pytestmark = [pytest.mark.launch]
 CONFIGS = CHEAP[:2]
@@ -43,16 +43,7 @@ def test_dvc_lock_records_them_and_repro_runs_nothing_for_them(launched):
 def test_every_stage_run_lands_in_the_project_store_with_tags(launched):
     project, out = launched
     assert "started an MLflow server" in out.stderr  # two at once: launch served the SQLite store
-    runs = mlflow_runs(project)
-    recs = records(project)
-    for c in CONFIGS:
-        rec = recs[f"{c}-s0"]
-        for stage in ("train", "evaluate"):
-            (run,) = runs[f"{stage}@{c}-s0"]
-            assert run.info.status == "FINISHED"
-            tags = run.data.tags
-            assert tags["backend"] == "local" and tags["job_id"] == rec["job_id"]
-            assert tags["gpu"] == rec["gpu"] and tags["host"] == rec["host"]
+    assert_stage_runs_tagged(project, mlflow_runs(project), CONFIGS, "local")
 
 
 def test_status_and_a_second_launch(launched):

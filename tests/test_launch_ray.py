@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests._launch import CHEAP, mlflow_runs, records, repro, smoke_project
+from tests._launch import CHEAP, assert_stage_runs_tagged, mlflow_runs, records, repro, smoke_project
 from tests._servers import mlflow_server
 
 pytestmark = [pytest.mark.launch]
@@ -38,16 +38,4 @@ def test_jobs_track_to_the_external_server(launched):
     project, out, runs = launched
     assert "started an MLflow server" not in out.stderr
     assert not (project / "mlflow.db").exists()  # nothing went to the project's own store
-    recs = records(project)
-    for c in CONFIGS:
-        rec = recs[f"{c}-s0"]
-        for stage in ("train", "evaluate"):
-            (run,) = runs[f"{stage}@{c}-s0"]
-            assert run.info.status == "FINISHED"
-            tags = run.data.tags
-            assert (tags["backend"], tags["job_id"], tags["gpu"], tags["host"]) == (
-                "ray",
-                rec["job_id"],
-                rec["gpu"],
-                rec["host"],
-            )
+    assert_stage_runs_tagged(project, runs, CONFIGS, "ray")

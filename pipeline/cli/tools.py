@@ -26,17 +26,21 @@ def _print_fitted(fitted) -> None:
     console.print(fitted.table, crop=False)
 
 
+def _show(rows: list[dict], table, as_json: bool, wide: bool) -> None:
+    """JSON on stdout, or the table fitted to the terminal (``--wide``: every column)."""
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    _print_fitted(table(rows, base.out.width, wide))
+
+
 @app.command("list")
 def list_configs(as_json: AsJson = False, wide: Wide = False) -> None:
     """List every configuration in the catalog with its parameter count, MACs and reported figures."""
     from ..inventory import configuration_rows
     from ..listing import configuration_table
 
-    rows = guard(configuration_rows)
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    _print_fitted(configuration_table(rows, base.out.width, wide))
+    _show(guard(configuration_rows), configuration_table, as_json, wide)
 
 
 @app.command()
@@ -49,11 +53,7 @@ def models(
     from ..inventory import model_rows
     from ..listing import model_table
 
-    rows = guard(model_rows, classes)
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    _print_fitted(model_table(rows, base.out.width, wide))
+    _show(guard(model_rows, classes), model_table, as_json, wide)
 
 
 @app.command()
