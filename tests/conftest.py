@@ -8,6 +8,17 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("REPRO_TRACKING", "off")  # unit tests do not write MLflow runs unless they ask
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Restore torch's thread count after each test: a stage run in-process (the smoke profile's
+    ``threads: 1``) would otherwise change the float reduction order of every later test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def cifar_fixture(tmp_path):
     """A small CIFAR-10 archive in the official format, and its member md5s."""
