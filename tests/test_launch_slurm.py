@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from pipeline.rundir import CHECKPOINT
 from tests._launch import CHEAP, dvc, mlflow_runs, records, repro, smoke_project
 from tests.conftest import ROOT
 
@@ -116,8 +117,8 @@ def interrupted(slurm, tmp_path_factory):
     repro(project, "launch", "--backend", "slurm", "--no-wait", extra_env=FAST_PROGRESS, timeout=TIMEOUT)
     ids = {k: e["job_id"] for k, e in json.loads((project / ".repro" / "launch.json").read_text())["jobs"].items()}
     requeued, cancelled = (f"{c}-s0" for c in LONG)
-    for key in (requeued, cancelled):
-        _wait_for(lambda k=key: (records(project).get(k) or {}).get("epoch"), TIMEOUT, f"{key}'s first epoch")
+    for key in (requeued, cancelled):  # a checkpoint on disk: the epoch is logged just before it is written
+        _wait_for(lambda k=key: (project / "runs" / k / CHECKPOINT).is_file(), TIMEOUT, f"{key}'s first checkpoint")
     running = json.loads(repro(project, "status", "--json").stdout)
     slurm.run("scontrol", "requeue", ids[requeued])
     slurm.run("scancel", ids[cancelled])
