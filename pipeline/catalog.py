@@ -575,6 +575,12 @@ def configurations_of(source: Source) -> dict[str, Configuration]:
 
 
 def all_configurations(directory: Path = CATALOG_DIR) -> dict[str, Configuration]:
+    """Every configuration of the catalog, resolved (once per process, like ``load_catalog``)."""
+    return dict(_all_configurations(Path(directory).resolve()))
+
+
+@cache
+def _all_configurations(directory: Path) -> dict[str, Configuration]:
     configs = {}
     for source in load_catalog(directory).values():
         configs |= configurations_of(source)

@@ -21,9 +21,11 @@ def duration(seconds: float) -> str:
 
 
 class EpochReporter:
-    def __init__(self, label: str, total: int, start: int = 0, every: float = 60.0):
+    def __init__(self, label: str, total: int, history: list[dict] = (), every: float = 60.0):
+        """``history``: the rows of the epochs already done (a resumed run)."""
         self.label, self.total, self.every = label, total, every
         self.progress = None
+        self.eval_times = [r.get("epoch_eval_seconds", 0.0) for r in history]  # epoch-end evaluation seconds
         self.t0 = time.perf_counter()
         self.next_at = math.inf
         if console.is_terminal:
@@ -37,7 +39,7 @@ class EpochReporter:
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task(label, total=total, completed=start, status="")
+            self.task = self.progress.add_task(label, total=total, completed=len(history), status="")
 
     def begin_epoch(self) -> None:
         """The epoch's clock starts; its first plain line is due ``every`` seconds from now (not in a terminal)."""
@@ -49,10 +51,13 @@ class EpochReporter:
         return time.perf_counter() >= self.next_at
 
     def within(
-        self, epoch: int, k: int, n: int, step: int, total_steps: int, images: int, eval_seconds: float = 0.0
+        self, epoch: int, k: int, n: int, step: int, total_steps: int, images: int, eval_seconds: float | None = None
     ) -> None:
         """One line: epoch ``epoch``, step ``k`` of its ``n`` (``step`` of ``total_steps`` in the run),
-        ``images`` trained in this epoch so far; ``eval_seconds`` is the evaluation time of one epoch end."""
+        ``images`` trained in this epoch so far; ``eval_seconds`` is the evaluation time of one epoch end
+        (default: the mean of the epochs reported so far)."""
+        if eval_seconds is None:
+            eval_seconds = sum(self.eval_times) / len(self.eval_times) if self.eval_times else 0.0
         now = time.perf_counter()
         self.next_at = now + self.every
         spent = now - self.t0
@@ -69,6 +74,7 @@ class EpochReporter:
         )
 
     def epoch(self, row: dict) -> None:
+        self.eval_times.append(row.get("epoch_eval_seconds", 0.0))
         if self.progress is not None:
             self.progress.update(self.task, advance=1, status=f"test_acc {row['test_acc']:.2f}")
             return

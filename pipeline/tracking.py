@@ -85,13 +85,14 @@ class StageRun:
     def __init__(self, mlflow=None):
         self.mlflow, self.run_id, self.experiment_id = mlflow, None, None
 
-    def _call(self, fn: str, *args, **kwargs):
+    def _call(self, fn, *args, **kwargs):
+        """``mlflow.<fn>(...)`` for a name, ``fn(mlflow, ...)`` for a function."""
         if self.mlflow is None:
             return None
         try:
-            return getattr(self.mlflow, fn)(*args, **kwargs)
+            return getattr(self.mlflow, fn)(*args, **kwargs) if isinstance(fn, str) else fn(self.mlflow, *args)
         except Exception as exc:  # tracking must never stop a stage
-            _warn(f"{fn} failed ({exc}); tracking is off for the rest of this stage")
+            _warn(f"{getattr(fn, '__name__', fn)} failed ({exc}); tracking is off for the rest of this stage")
             self.mlflow = None
             return None
 
@@ -127,16 +128,7 @@ class StageRun:
 
     def describe_experiment(self, experiment: str, text: str) -> None:
         """Set the description of ``experiment`` (another stage's; it must exist)."""
-        self._call_with_mlflow(_set_note, experiment, text)
-
-    def _call_with_mlflow(self, fn, *args) -> None:
-        if self.mlflow is None:
-            return
-        try:
-            fn(self.mlflow, *args)
-        except Exception as exc:  # tracking must never stop a stage
-            _warn(f"{fn.__name__} failed ({exc}); tracking is off for the rest of this stage")
-            self.mlflow = None
+        self._call(_set_note, experiment, text)
 
     def log_model(self, model, input_size: int) -> None:
         """The trained model (pickle flavour: torch.export is slow for these CNNs)."""

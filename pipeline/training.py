@@ -291,7 +291,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
         monitor = Monitor(**ckpt.monitor)
 
     label = f"{config.name} seed {run.seed}"
-    reporter = EpochReporter(label, total_epochs, start=epoch, every=log_every) if lead else None
+    reporter = EpochReporter(label, total_epochs, history, every=log_every) if lead else None
     model.train()
     while step < total_steps and not stopped_early:
         t0 = time.perf_counter()
@@ -310,8 +310,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
             seen += len(y)
             step += 1
             if reporter is not None and reporter.due():  # the clock only: no host sync in the step loop
-                eval_s = statistics.fmean([r.get("epoch_eval_seconds", 0.0) for r in history] or [0.0])
-                reporter.within(epoch + 1, i + 1, epoch_steps, step, total_steps, seen * world, eval_s)
+                reporter.within(epoch + 1, i + 1, epoch_steps, step, total_steps, seen * world)
         totals = torch.stack([loss_sum, correct.float(), torch.tensor(float(seen), device=device)])
         if world > 1:
             dist.all_reduce(totals)
