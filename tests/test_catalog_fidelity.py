@@ -3,7 +3,6 @@ transform centre), separate training / evaluation time, the claim kinds, and the
 entries."""
 
 import math
-import textwrap
 
 import numpy as np
 import pytest
@@ -11,13 +10,13 @@ import torch
 from scipy import ndimage
 
 from pipeline.bench.plan import schedule_of
-from pipeline.catalog import Claim, Recipe, Reported, get_configuration, load_catalog, load_source
+from pipeline.catalog import Claim, Recipe, Reported, get_configuration, load_catalog
 from pipeline.data.augment import affine_matrices, apply_affine
 from pipeline.data.loader import NORMALIZATION_CONSTANTS, DeviceLoader
 from pipeline.data.prepared import Split
-from pipeline.report.claim_kinds import CitedClaimResult, CostClaimResult
-from pipeline.report.tables import ClaimResult, evaluate_claims
+from pipeline.report.claim_kinds import CitedClaimResult, ClaimResult, CostClaimResult, evaluate_claims
 from pipeline.training import build_loaders, epoch_time_metrics, lr_at, make_optimizer, train
+from tests._catalog import demo_catalog, load_demo
 
 SOURCES = load_catalog()
 
@@ -122,12 +121,8 @@ def test_claim_schema_refuses_incomplete_kinds():
 
 
 def test_a_claim_against_an_unknown_arm_names_it(tmp_path):
-    text = textwrap.dedent(
+    text = demo_catalog(
         """\
-        id: demo
-        title: t
-        citation: c
-        recipe: {lr: 0.1, epochs: 2}
         configurations:
           demo-a: {dataset: cifar10, model: preresnet-164}
           demo-b: {dataset: cifar10, model: preresnet-164}
@@ -135,9 +130,8 @@ def test_a_claim_against_an_unknown_arm_names_it(tmp_path):
           - {text: "A beats all", better: demo-a, worse: [demo-b, demo-c], metric: top1_acc}
         """
     )
-    (tmp_path / "demo.yaml").write_text(text)
     with pytest.raises(Exception, match="demo-c"):
-        load_source(tmp_path / "demo.yaml")
+        load_demo(tmp_path, text)
 
 
 def test_claims_page_results_per_kind():

@@ -4,21 +4,17 @@ vs default δ in the notes, and every printed cell (cited ones too) in the CSV."
 
 import csv
 import json
-import textwrap
 
 import numpy as np
 import pytest
 
-from pipeline.catalog import CatalogError, load_source
+from pipeline.catalog import CatalogError
 from pipeline.report.results import Results
 from pipeline.report.tables import render_all
+from tests._catalog import demo_catalog, load_demo
 
-CATALOG = textwrap.dedent(
+CATALOG = demo_catalog(
     """\
-    id: demo
-    title: t
-    citation: c
-    recipe: {lr: 0.1, epochs: 2}
     configurations:
       demo-close:
         dataset: cifar10
@@ -88,8 +84,7 @@ def write_runs(runs_dir, config, values):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("verdicts")
-    (tmp / "demo.yaml").write_text(CATALOG)
-    source = load_source(tmp / "demo.yaml")
+    source = load_demo(tmp, CATALOG)
     rng = np.random.default_rng(0)
     runs = tmp / "runs"
     runs_of = {
@@ -191,12 +186,11 @@ def test_each_table_has_one_metric_line_under_its_title(rendered):
 )
 def test_declared_margins_are_validated(tmp_path, bad, message):
     text = CATALOG.replace('delta: {points: 1.0, reason: "the source reads the figure off a plot"}', bad)
-    (tmp_path / "demo.yaml").write_text(text)
     if message is None:
-        load_source(tmp_path / "demo.yaml")
+        load_demo(tmp_path, text)
         return
     with pytest.raises(CatalogError, match=message):
-        load_source(tmp_path / "demo.yaml")
+        load_demo(tmp_path, text)
 
 
 def test_a_ratio_needs_reported_numbers_in_both_rows(tmp_path):
@@ -204,6 +198,20 @@ def test_a_ratio_needs_reported_numbers_in_both_rows(tmp_path):
         "ratios: [{numerator: other family, denominator: single, column: time}]",
         "ratios: [{numerator: other family, denominator: nowhere, column: time}]",
     )
-    (tmp_path / "demo.yaml").write_text(text)
     with pytest.raises(CatalogError, match="ratio needs a reported number at nowhere/time"):
-        load_source(tmp_path / "demo.yaml")
+        load_demo(tmp_path, text)
+
+
+def test_a_ratio_counts_the_runs_of_its_arms(tmp_path):
+    from pipeline.catalog import configurations_of
+    from pipeline.report.judging import Pool, judge_ratio
+    from pipeline.report.tables import _ratio_record, _ratio_text
+
+    source = load_demo(tmp_path, CATALOG)
+    runs = {
+        "demo-other": [{"seconds_per_epoch": v} for v in (40.4, 40.9, 40.1)],
+        "demo-single": [{"seconds_per_epoch": v} for v in (20.0, 20.2, 19.9, 20.1)],
+    }
+    jr = judge_ratio(source, "t2", source.tables["t2"].ratios[0], runs, Pool(runs, configurations_of(source)), "full")
+    assert jr.arms == ("demo-other", "demo-single")
+    assert _ratio_text(jr)[0].endswith("(n=3)") and _ratio_record("t2", jr, "full")["n"] == 3  # the smaller arm

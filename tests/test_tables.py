@@ -4,17 +4,17 @@ import json
 
 import pytest
 
-from pipeline.catalog import Claim, load_source
+from pipeline.catalog import Claim
+from pipeline.report.claim_kinds import ClaimResult
 from pipeline.report.results import Results
-from pipeline.report.tables import ClaimResult, render_all
+from pipeline.report.tables import render_all
+from tests._catalog import load_demo
 from tests.test_catalog import GOOD
 
 
 @pytest.fixture
 def source(tmp_path):
-    path = tmp_path / "demo.yaml"
-    path.write_text(GOOD)
-    return load_source(path)
+    return load_demo(tmp_path, GOOD)
 
 
 def write_eval(runs, config, seed, error):
@@ -57,15 +57,15 @@ def test_smoke_tables_say_they_are_not_a_reproduction(source, tmp_path):
 
 
 def test_cited_cells_show_the_printed_value(tmp_path):
-    path = tmp_path / "demo.yaml"
-    path.write_text(
+    source = load_demo(
+        tmp_path,
         GOOD.replace(
             "t1: {caption: T, rows: [A], columns: [C]}",
             "t1: {caption: T, rows: [A, W], columns: [C], cited: {W: {C: 4.81}}}",
-        )
+        ),
     )
     out = tmp_path / "tables"
-    render_all({"demo": load_source(path)}, Results(tmp_path / "runs", {}), out, {"profile": "full", "commit": "abc"})
+    render_all({"demo": source}, Results(tmp_path / "runs", {}), out, {"profile": "full", "commit": "abc"})
     assert "| W | 4.81 (cited, not reproduced here) |" in (out / "demo-t1.md").read_text()
 
 

@@ -21,16 +21,14 @@ Quantities (epochs 1-based, as in history.csv; a milestone m of the recipe means
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import Recipe, Source, merge_recipe
-from ..files import write_text
 from .results import Results
+from .tables import csv_text, markdown_table, r4, write_table
 from .verdicts import binomial_se, cell_verdict, default_delta, pooled_sd
 
 TEST_IMAGES = 10_000  # the test set behind every reported curve so far (CIFAR-100); sets δ and the sd floor
@@ -121,20 +119,23 @@ class CurveRow:
         return [getattr(s, quantity) for s in self.seeds.values() if getattr(s, quantity) is not None]
 
 
+def table_rows(source: Source, key: str) -> dict[str, str]:
+    """{configuration: its row label} of table ``key``, in the table's row order."""
+    table = source.tables[key]
+    label = {n: next(r.row for r in c.reported if r.table == key) for n, c in source.configurations_in(key).items()}
+    return {n: label[n] for n in sorted(label, key=lambda n: table.rows.index(label[n]))}
+
+
 def curve_rows(source: Source, key: str, results: Results) -> list[CurveRow]:
     """The configurations of table ``key`` that have a reported curve, in the table's row order."""
-    table = source.tables[key]
-    configs = source.configurations_in(key)
-    label = {n: next(r.row for r in c.reported if r.table == key) for n, c in configs.items()}
-    order = sorted(configs, key=lambda n: table.rows.index(label[n]))
     rows = []
-    for name in order:
+    for name, label in table_rows(source, key).items():
         series = reported_series(source, name)
         if series is None:
             continue
         drop = first_drop_epoch(recipe_of(source, name))
         seeds = {seed: curve_stats(e, v, drop) for seed, e, v in reproduced_series(results, name)}
-        rows.append(CurveRow(name, label[name], drop, curve_stats(*series, drop), seeds))
+        rows.append(CurveRow(name, label, drop, curve_stats(*series, drop), seeds))
     return rows
 
 
@@ -263,10 +264,6 @@ def _record(key: str, cell: Comparison, profile: str) -> dict:
     r = cell.row.reported
     epoch = None if r is None else {"best": r.best_epoch, "final": r.final_epoch, "jump_epoch": r.jump_epoch}
     mean = statistics.fmean(vals) if vals else None
-
-    def r4(v):
-        return "" if v is None else round(v, 4)
-
     return {
         "table": key, "row": cell.row.label, "config": cell.row.config, "quantity": cell.quantity,
         "reported": r4(cell.reported), "reported_epoch": "" if epoch is None else epoch[cell.quantity] or "",
@@ -324,9 +321,7 @@ def render_curves_table(source: Source, key: str, cells: list[Comparison], conte
         f"- Code version: {context['commit']}",
         *RULES,
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(line) + " |" for line in lines),
+        markdown_table(header, lines),
         "",
         "Figures: "
         + ", ".join(
@@ -335,11 +330,7 @@ def render_curves_table(source: Source, key: str, cells: list[Comparison], conte
         + " (written when a reported curve or a run exists).",
         "",
     ]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(_record(key, c, profile) for c in cells)
-    return "\n".join(md), buf.getvalue()
+    return "\n".join(md), csv_text(CSV_FIELDS, (_record(key, c, profile) for c in cells))
 
 
 def render_curves(
@@ -353,11 +344,8 @@ def render_curves(
             if table.figure != "curves":
                 continue
             cells = compare(source, key, results, context["profile"])
-            md, csv_text = render_curves_table(source, key, cells, context)
             stem = f"{source.id}-{key}-curves"
-            for suffix, text in ((".md", md), (".csv", csv_text)):
-                write_text(Path(out_dir) / f"{stem}{suffix}", text)
-                written.append(Path(out_dir) / f"{stem}{suffix}")
+            written += write_table(out_dir, stem, *render_curves_table(source, key, cells, context))
             verdicts = sorted({c.verdict for c in cells if c.verdict != "—"})
             caption = f"{table.caption.split(':')[0]}: curves — best, final, jump at the first LR drop"
             index.append(f"| {source.id} | [{caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")

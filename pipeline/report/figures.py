@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 from ..catalog import CurveFigure, Source, Table  # noqa: E402
 from ..files import atomic_path  # noqa: E402
 from ..rundir import number  # noqa: E402
-from .curves import reported_series, reproduced_series  # noqa: E402
+from .curves import reported_series, reproduced_series, table_rows  # noqa: E402
 from .results import Results  # noqa: E402
 
 DPI = 120
@@ -49,9 +49,6 @@ METRIC_LABELS = {
     "final_test_acc": "final test accuracy (%)",
     "best_test_acc": "best test accuracy over epochs (%)",
 }
-
-
-# --- reading -----------------------------------------------------------------------------------
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -343,10 +340,8 @@ REPORTED_DASH = (5, 2)
 def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, results: Results, profile: str):
     """One of the source's curve figures: its published curves (dashed) and our runs (solid: mean over seeds,
     band = min–max), one colour per configuration of table ``key``; None when there is nothing to draw."""
-    table = source.tables[key]
-    configs = source.configurations_in(key)
-    label = {n: next(r.row for r in c.reported if r.table == key) for n, c in configs.items()}
-    names = sorted(configs, key=lambda n: table.rows.index(label[n]))
+    label = table_rows(source, key)
+    names = list(label)
     lo, hi = spec.epochs or (1, None)
 
     def clip(epochs, values):

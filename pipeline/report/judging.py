@@ -27,9 +27,9 @@ import numpy as np
 from ..catalog import Configuration, Margin, Ratio, Reported, Source, all_configurations
 from ..data import DATASETS, split_sizes
 from ..models import model_info
+from ..rundir import number
 from .verdicts import (
     MIN_DELTA,
-    SEEDS_CAP,
     CellVerdict,
     PooledSD,
     best_of_runs_verdict,
@@ -117,17 +117,13 @@ class Pool:
         self.runs = runs
         self.configs = configs if configs is not None else all_configurations()
 
-    def values(self, config: str, metric: str) -> list[float]:
-        return metric_values(self.runs, config, metric)
-
     def _groups(self, metric: str, keep) -> list[list[float]]:
         names = (metric, metric.replace("_error", "_acc"), metric.replace("_acc", "_error"))  # same spread
         groups = []
         for name, cfg in self.configs.items():
             if keep(cfg):
                 runs = self.runs.get(name, [])
-                key = next((m for m in names if any(isinstance(r.get(m), (int, float)) for r in runs)), None)
-                values = [float(r[key]) for r in runs if key and isinstance(r.get(key), (int, float))]
+                values = next((v for m in names if (v := metric_values(runs, m))), [])
                 if len(values) >= 2:
                     groups.append(values)
         return groups
@@ -139,15 +135,23 @@ class Pool:
         fams = families or (_family(cfg.model),)
         return pooled_sd(self._groups(metric, lambda c: c.dataset == cfg.dataset and _family(c.model) in fams))
 
+    def for_pair(self, better: str, worse: str, metric: str) -> PooledSD | None:
+        """Pooled sd for a claim's two arms: configurations of their dataset and either arm's family."""
+        if better not in self.configs or worse not in self.configs:
+            return None
+        families = tuple({_family(self.configs[better].model), _family(self.configs[worse].model)})
+        return self.for_config(better, metric, families)
+
     def log_times(self, metric: str) -> PooledSD | None:
         """Pooled sd of log ``metric`` (a time) over every configuration with n ≥ 2: timing noise is the machine's."""
         groups = [[math.log(v) for v in g if v > 0] for g in self._groups(metric, lambda c: True)]
         return pooled_sd(groups)
 
 
-def metric_values(runs: dict[str, list[dict]], name: str, metric: str) -> list[float]:
-    """The numeric values of ``metric`` over the finished runs of configuration ``name``."""
-    return [float(r[metric]) for r in runs.get(name, []) if isinstance(r.get(metric), (int, float))]
+def metric_values(runs: list[dict], metric: str) -> list[float]:
+    """The finite values of ``metric`` over ``runs`` (one configuration's finished runs)."""
+    values = (number(r.get(metric)) for r in runs)
+    return [v for v in values if v is not None]
 
 
 @dataclass
@@ -181,11 +185,7 @@ class Judged:
         s = self.stats
         if self.verdict != "inconclusive" or s is None:
             return self.verdict
-        need = (
-            f"; {s.seeds_needed} seeds would decide" if s.seeds_needed is not None
-            else f"; > {SEEDS_CAP} seeds needed" if s.sd else ""
-        )  # fmt: skip
-        return f"inconclusive ({s.reason}{need})"
+        return f"inconclusive ({s.reason}{s.to_decide})"
 
 
 def fmt(value: float, unit: str, like: str | None = None) -> str:
@@ -208,7 +208,7 @@ def judge_figure(
     configs: dict[str, Configuration],
 ) -> Judged:
     """The verdict on figure ``rep`` of configuration ``name`` over its finished ``runs``."""
-    values = [float(r[rep.metric]) for r in runs if isinstance(r.get(rep.metric), (int, float))]
+    values = metric_values(runs, rep.metric)
     config = configs[name]
     if isinstance(rep.value, str):
         return Judged("qualitative: see claims" if values else "not run", values)
@@ -234,18 +234,16 @@ def judge_figure(
         stats = best_of_runs_verdict(values, reported, config.n_seeds, margin.value, pooled, floor)
     else:
         stats = cell_verdict(values, reported, margin.value, pooled, floor)
-    label = f"differs ({stats.direction})" if stats.verdict == "differs" else stats.verdict
-    note = stats.basis if len(values) < 2 or "floor" in stats.basis else ""
-    if rep.over_runs == "max":
-        note = stats.basis
-    return Judged(label, values, margin, stats, note)
+    shown = len(values) < 2 or "floor" in stats.basis or rep.over_runs == "max"  # the spread is worth a note
+    return Judged(stats.label, values, margin, stats, stats.basis if shown else "")
 
 
 @dataclass
 class JudgedRatio:
     ratio: Ratio
+    arms: tuple[str, str]  # the configurations of the numerator and the denominator
     reported: float  # the source's ratio
-    judged: Judged  # stats in log units
+    judged: Judged  # stats in log units; values = [the ratio of the arms' means], stats.n = the smaller arm's runs
 
     @property
     def value(self) -> float | None:
@@ -264,19 +262,17 @@ def judge_ratio(
         cells[(key, ratio.denominator, ratio.column)],
     )
     reported = float(num.value) / float(den.value)
-    a, b = metric_values(runs, num_cfg, num.metric), metric_values(runs, den_cfg, den.metric)
+    arms = (num_cfg, den_cfg)
+    a, b = metric_values(runs.get(num_cfg, []), num.metric), metric_values(runs.get(den_cfg, []), den.metric)
     if ratio.delta is not None:
-        margin = MarginChoice(
-            ratio.delta.relative or ratio.delta.points / reported, f"declared (ratio): {ratio.delta.reason}"
-        )
+        margin = MarginChoice(ratio.delta.at(reported) / reported, f"declared (ratio): {ratio.delta.reason}")
     else:
         margin = MarginChoice(RATIO_DEFAULT, f"default: ±{RATIO_DEFAULT:.0%} of the reported ratio")
     if not a or not b:
-        return JudgedRatio(ratio, reported, Judged("not run", [], margin))
+        return JudgedRatio(ratio, arms, reported, Judged("not run", [], margin))
     if profile == "smoke":
-        return JudgedRatio(ratio, reported, Judged("smoke only", [], margin))
+        return JudgedRatio(ratio, arms, reported, Judged("smoke only", [], margin))
     pooled = pool.log_times(num.metric) if min(len(a), len(b)) < 2 else None
     stats = ratio_verdict(a, b, reported, margin.value, pooled)
-    label = f"differs ({stats.direction})" if stats.verdict == "differs" else stats.verdict
     values = [float(np.mean(a)) / float(np.mean(b))]
-    return JudgedRatio(ratio, reported, Judged(label, values, margin, stats, stats.basis))
+    return JudgedRatio(ratio, arms, reported, Judged(stats.label, values, margin, stats, stats.basis))

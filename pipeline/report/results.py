@@ -6,6 +6,7 @@ from functools import cache
 from pathlib import Path
 
 from ..rundir import RunDir, number
+from ..settings import Project
 
 
 class Results:
@@ -16,6 +17,14 @@ class Results:
         self.runs_dir, self.seeds, self.warn = Path(runs_dir), seeds, warn
         self.metrics = cache(self._metrics)
         self.history = cache(self._history)
+
+    @classmethod
+    def of(cls, project: Project, warn: bool = True) -> Results:
+        """The runs params.yaml lists, under the project's runs/."""
+        seeds: dict[str, list[int]] = {}
+        for entry in project.params.runs.values():
+            seeds.setdefault(entry.config, []).append(entry.seed)
+        return cls(project.runs_dir, seeds, warn)
 
     def runs(self, config: str) -> list[RunDir]:
         return [RunDir.of(self.runs_dir, config, seed) for seed in self.seeds.get(config, [])]

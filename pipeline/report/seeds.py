@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..catalog import Configuration, Source, configurations_of
-from .judging import Pool, evaluated_images, judge_figure, judge_ratio, margin_for
-from .tables import ClaimResult, collect_runs, evaluate_claims
-from .verdicts import SEEDS_CAP, CellVerdict, binomial_se, seeds_for_power
+from ..catalog import Source
+from .claim_kinds import ClaimResult, evaluate_claims
+from .judging import Pool, evaluated_images, judge_ratio, margin_for
+from .tables import collect, finished_runs
+from .verdicts import POWER, SEEDS_CAP, CellVerdict, binomial_se, seeds_for_power
 
 
 def default_plan(root: Path) -> Path | None:
@@ -58,24 +59,23 @@ def _spread(pool: Pool, name: str, metric: str, unit: str, reported: float, n_im
 
 def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path: Path | None, profile: str) -> dict:
     """Seeds needed and their hours for every figure, ratio and claim (see the module docstring)."""
-    configs: dict[str, Configuration] = {n: c for s in sources.values() for n, c in configurations_of(s).items()}
-    all_runs = {s.id: collect_runs(s, results) for s in sources.values()}
-    pool = Pool({n: r for runs in all_runs.values() for n, r in runs.items()}, configs)
+    all_runs, pool = finished_runs(sources, results)
+    configs = pool.configs
     per_run = {row["config"]: row["seconds_per_run"] for row in (plan or {}).get("configs", [])}
     gpu = bool(plan) and plan.get("gpu_hours") is not None
 
-    def hours(config: str, seeds: int | None, arms: int = 1) -> float | None:
+    def hours(config: str, seeds: int | None) -> float | None:
         if seeds is None or config not in per_run:
             return None
-        return round(arms * seeds * per_run[config] / 3600, 2)
+        return round(seeds * per_run[config] / 3600, 2)
 
     figures, ratios, claims = [], [], []
     for source in sources.values():
         runs = all_runs[source.id]
-        for (table, row, column), (name, rep) in source.reported_cells().items():
+        for (table, row, column), cell in collect(source, runs, profile, pool, configs).items():
+            name, rep, judged = cell.config, cell.rep, cell.judged
             if isinstance(rep.value, str) or rep.hardware or rep.unit in ("count", "MACs"):
                 continue  # qualitative, other hardware (see ratios) and counts need no seeds
-            judged = judge_figure(source, name, rep, runs.get(name, []), pool, profile, configs)
             n_now, cfg = judged.n, configs[name]
             if judged.stats is not None:
                 needed = judged.stats.seeds_needed if judged.verdict == "inconclusive" else n_now
@@ -101,21 +101,15 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
         for key, table in source.tables.items():
             for ratio in table.ratios:
                 jr = judge_ratio(source, key, ratio, runs, pool, profile)
-                cells = source.reported_cells()
-                num, den = (
-                    cells[(key, ratio.numerator, ratio.column)][0],
-                    cells[(key, ratio.denominator, ratio.column)][0],
-                )
-                needed = jr.judged.seeds_to_decide if jr.judged.verdict == "inconclusive" else None
-                if jr.judged.stats is not None and jr.judged.verdict != "inconclusive":
-                    needed = jr.judged.n
+                (num, den), s = jr.arms, jr.judged.stats
+                needed = None if s is None else s.seeds_needed if s.verdict == "inconclusive" else s.n
                 h = [hours(num, needed), hours(den, needed)]
                 ratios.append(
                     {
                         "source": source.id, "table": key, "ratio": f"{ratio.numerator} / {ratio.denominator}",
                         "configs": [num, den], "verdict": jr.judged.verdict, "seeds_needed": needed,
-                        "capped": needed is None and bool(jr.judged.stats and jr.judged.stats.sd),
-                        "basis": "observed" if jr.judged.stats is not None else "needs runs: no spread estimate yet",
+                        "capped": needed is None and bool(s and s.sd),
+                        "basis": "observed" if s is not None else "needs runs: no spread estimate yet",
                         "hours": None if None in h else round(sum(h), 2),
                     }
                 )  # fmt: skip
@@ -154,7 +148,7 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
         "plan": str(plan_path) if plan_path else None,
         "device": (plan or {}).get("device_name"),
         "hours_are": "GPU-hours" if gpu else ("hours on this plan's device (not a GPU)" if plan else "no plan given"),
-        "power": 0.8,
+        "power": POWER,
         "seeds_cap": SEEDS_CAP,
         "figures": figures,
         "ratios": ratios,

@@ -3,7 +3,8 @@
 Reads only metrics files (``runs/<config>-s<seed>/train.json`` and ``eval.json``), never
 checkpoints, and renders whatever exists: a configuration with no results shows "not run".
 Verdicts come from ``judging.py`` (which margin, which spread, which rule) and ``verdicts.py`` (the
-statistics: TOST equivalence, best-of-runs, ratios, Welch claims); the rules are in README "Verdicts".
+statistics: TOST equivalence, best-of-runs, ratios, Welch claims), the claims page's lines from
+``claim_kinds.py``; the rules are in README "Verdicts".
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import csv
 import io
 import math
 import statistics
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import Claim, Configuration, Source, Table, configurations_of
+from ..catalog import Configuration, Source, Table, configurations_of
 from ..files import write_json, write_text
-from .claim_kinds import evaluate_other
-from .judging import Judged, JudgedRatio, Pool, fmt, judge_figure, judge_ratio, metric_values
+from .claim_kinds import evaluate_claims
+from .judging import Judged, JudgedRatio, Pool, fmt, judge_figure, judge_ratio
 from .results import Results
-from .verdicts import ALPHA, ClaimVerdict, claim_verdict
+from .verdicts import ALPHA
 
 VERDICT_RULE = (
     "reproduced = the 90% interval of (reproduced − reported) lies inside ±δ (TOST, α = 0.05); "
@@ -29,9 +29,12 @@ VERDICT_RULE = (
 )
 
 
-def collect_runs(source: Source, results: Results) -> dict[str, list[dict]]:
-    """Metrics of every finished run per configuration (runs without eval.json are unfinished)."""
-    return {name: results.finished(name) for name in source.configurations}
+def finished_runs(sources: dict[str, Source], results: Results) -> tuple[dict[str, dict[str, list[dict]]], Pool]:
+    """({source: {configuration: metrics of its finished runs}}, the pool of every configuration's runs);
+    runs without eval.json are unfinished."""
+    all_runs = {s.id: {name: results.finished(name) for name in s.configurations} for s in sources.values()}
+    configs: dict[str, Configuration] = {n: c for s in sources.values() for n, c in configurations_of(s).items()}
+    return all_runs, Pool({n: r for runs in all_runs.values() for n, r in runs.items()}, configs)
 
 
 @dataclass
@@ -59,16 +62,11 @@ class Cell:
             return f"{j.mean:.4g}"
         like = rep.printed if isinstance(rep.value, float) else None
         if rep.over_runs == "max":
-            best = j.stats.value if j.stats is not None else max(j.values)
-            m = self.judged_best_of()
-            expected = f"best of {m} ≈ {fmt(best, rep.unit, like)}, " if m else ""
-            return f"{expected}max of ours {fmt(max(j.values), rep.unit, like)}"
+            s = j.stats
+            typical = f"best of {s.best_of} ≈ {fmt(s.value, rep.unit, like)}, " if s is not None and s.best_of else ""
+            return f"{typical}max of ours {fmt(max(j.values), rep.unit, like)}"
         spread = f" ± {fmt(j.std, rep.unit, like)}" if j.std is not None and rep.unit not in ("count", "MACs") else ""
         return f"{fmt(j.mean, rep.unit, like)}{spread}"
-
-    def judged_best_of(self) -> int:
-        s = self.judged.stats
-        return s.best_of if s is not None and s.best_of else 0
 
     def text(self) -> str:
         ours = self.ours()
@@ -96,120 +94,29 @@ def collect(
     }
 
 
-# ---- claims ------------------------------------------------------------------------------------------------
-
-
-def reported_effect(source: Source, claim: Claim) -> float | None:
-    """The source's advantage of ``better`` over ``worse`` in metric units (> 0 agrees with the claim): the
-    catalog's ``reported_effect``, else the difference of both arms' reported figures of the claim's metric."""
-    if claim.reported_effect is not None:
-        return claim.reported_effect
-
-    def figure(arm: str) -> float | None:
-        values = {
-            float(r.value) for r in source.configurations[arm].reported
-            if r.metric == claim.metric and not isinstance(r.value, str) and r.over_runs == "mean"
-        }  # fmt: skip
-        return values.pop() if len(values) == 1 else None
-
-    b, w = figure(claim.better), figure(claim.worse_arms[0])
-    if b is None or w is None:
-        return None
-    return (b - w) if claim.higher_is_better else (w - b)
-
-
-@dataclass
-class ClaimResult:
-    claim: Claim
-    better: list[float]
-    worse: list[float]
-    profile: str
-    reported_effect: float | None = None
-    pooled: object = None  # verdicts.PooledSD for single-run arms
-    effect_basis: str = field(init=False, default="")
-
-    @cached_property
-    def stats(self) -> ClaimVerdict | None:
-        if not self.better or not self.worse or self.profile == "smoke":
-            return None
-        return claim_verdict(self.better, self.worse, self.claim.higher_is_better, self.reported_effect, self.pooled)
-
-    @property
-    def verdict(self) -> str:
-        if not self.better or not self.worse:
-            return "not run"
-        if self.profile == "smoke":
-            return "smoke only"
-        return self.stats.verdict
-
-    def sentence(self) -> str:
-        c = self.claim
-        nb, nw = len(self.better), len(self.worse)
-        effect = (
-            f"reported effect {self.reported_effect:+.2f}" if self.reported_effect is not None
-            else "no reported effect: power at the observed one"
-        )  # fmt: skip
-        if self.stats is None:
-            state = "not run yet" if self.verdict == "not run" else "smoke only"
-            return f"{c.text} — {state} ({c.better}: n={nb}, {c.worse}: n={nw}; {effect})."
-        s = self.stats
-        mb, mw = statistics.fmean(self.better), statistics.fmean(self.worse)
-        parts = [f"{c.metric} {mb:.2f} ({c.better}, n={nb}) vs {mw:.2f} ({c.worse}, n={nw})"]
-        if s.ci95 is not None:
-            parts.append(
-                f"difference {s.advantage:+.2f} in the claim's direction, 95% CI [{s.ci95[0]:+.2f}, {s.ci95[1]:+.2f}]"
-            )
-        else:
-            parts.append(f"difference {s.advantage:+.2f} in the claim's direction")
-        if s.p is not None:
-            parts.append(
-                f"Welch one-sided p = {s.p:.3g}" if nb >= 2 and nw >= 2 else f"one-sided p = {s.p:.3g} ({s.basis})"
-            )
-        if s.hedges_g is not None:
-            ci = f" [{s.g_ci95[0]:.2f}, {s.g_ci95[1]:.2f}]" if s.g_ci95 else ""
-            parts.append(("Hedges' g" if s.g_ci95 else "standardised difference") + f" {s.hedges_g:.2f}{ci}")
-        if s.effect_size is not None:
-            at = "the reported" if self.reported_effect is not None else "the observed"
-            need = s.seeds_for_80_power
-            parts.append(
-                f"80% power at {at} effect ({s.effect_size:.2f} sd): "
-                + (f"{need} seeds per arm" if need else "not defined (effect not in the claim's direction)")
-            )
-        why = f" ({s.reason})" if s.reason else ""
-        return f"{c.text} — {self.verdict}{why}: " + "; ".join(parts) + "."
-
-
-def evaluate_claims(source: Source, runs: dict[str, list[dict]], profile: str, pool: Pool | None = None) -> list:
-    """One result per (better, worse) pair of a trained claim; cited and cost claims in claim_kinds."""
-    pool = pool or Pool(runs, configurations_of(source))
-    out = []
-    for c in source.claims:
-        if c.kind != "trained" or c.cited:
-            out.append(evaluate_other(source, c))
-            continue
-        for p in c.pairs():
-            better, worse = metric_values(runs, p.better, p.metric), metric_values(runs, p.worse, p.metric)
-            pooled = None
-            if min(len(better), len(worse)) < 2 and p.better in pool.configs and p.worse in pool.configs:
-                fams = tuple({pool_family(pool, p.better), pool_family(pool, p.worse)})
-                pooled = pool.for_config(p.better, p.metric, fams)
-            out.append(ClaimResult(p, better, worse, profile, reported_effect(source, p), pooled))
-    return out
-
-
-def pool_family(pool: Pool, config: str) -> str:
-    from .judging import _family
-
-    return _family(pool.configs[config].model)
-
-
 # ---- rendering ---------------------------------------------------------------------------------------------
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def csv_text(fields: list[str], records) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buf.getvalue()
+
+
+def write_table(out_dir: Path, stem: str, md: str, csv_: str) -> list[Path]:
+    """``<stem>.md`` and ``<stem>.csv`` under ``out_dir``; returns both paths."""
+    paths = [Path(out_dir) / f"{stem}.md", Path(out_dir) / f"{stem}.csv"]
+    for path, text in zip(paths, (md, csv_), strict=True):
+        write_text(path, text)
+    return paths
 
 
 CSV_FIELDS = [
@@ -219,7 +126,7 @@ CSV_FIELDS = [
 ]  # fmt: skip
 
 
-def _r4(v):
+def r4(v):
     return "" if v is None else round(v, 4)
 
 
@@ -232,12 +139,12 @@ def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
     return {
         "table": key, "row": row, "column": col, "kind": "compared", "reported": cell.printed.strip('"'),
         "reported_value": "" if isinstance(rep.value, str) else rep.value, "unit": rep.unit,
-        "reproduced": _r4(value), "reproduced_std": _r4(j.std), "n": j.n,
-        "delta": _r4(delta),
-        "margin": _r4(j.margin.value if j.margin else None), "margin_rule": j.margin.source if j.margin else "",
-        "ci90_low": _r4(s and s.ci90 and s.ci90[0]), "ci90_high": _r4(s and s.ci90 and s.ci90[1]),
-        "ci95_low": _r4(s and s.ci95 and s.ci95[0]), "ci95_high": _r4(s and s.ci95 and s.ci95[1]),
-        "p_tost": _r4(s and s.p_tost), "spread": j.note or (s.basis if s is not None else ""),
+        "reproduced": r4(value), "reproduced_std": r4(j.std), "n": j.n,
+        "delta": r4(delta),
+        "margin": r4(j.margin.value if j.margin else None), "margin_rule": j.margin.source if j.margin else "",
+        "ci90_low": r4(s and s.ci90 and s.ci90[0]), "ci90_high": r4(s and s.ci90 and s.ci90[1]),
+        "ci95_low": r4(s and s.ci95 and s.ci95[0]), "ci95_high": r4(s and s.ci95 and s.ci95[1]),
+        "p_tost": r4(s and s.p_tost), "spread": j.note or (s.basis if s is not None else ""),
         "verdict": j.phrase(), "seeds_to_decide": j.seeds_to_decide or "", "meaning": rep.meaning, "profile": profile,
     }  # fmt: skip
 
@@ -261,7 +168,7 @@ def _ratio_text(jr: JudgedRatio) -> tuple[str, str]:
     s = j.stats
     lo, hi = (math.exp(s.ci95[0]) * jr.reported, math.exp(s.ci95[1]) * jr.reported) if s.ci95 else (None, None)
     ci = f" [95% CI {lo:.3f}, {hi:.3f}]" if lo is not None else ""
-    return f"{math.exp(s.value):.3f}{ci} (n={j.n})", j.phrase()
+    return f"{math.exp(s.value):.3f}{ci} (n={s.n})", j.phrase()  # n: the smaller arm's runs
 
 
 def _ratio_record(key: str, jr: JudgedRatio, profile: str) -> dict:
@@ -272,12 +179,12 @@ def _ratio_record(key: str, jr: JudgedRatio, profile: str) -> dict:
     record |= {
         "table": key, "row": f"{r.numerator} / {r.denominator}", "column": r.column, "kind": "ratio",
         "reported": f"{jr.reported:.3f}", "reported_value": round(jr.reported, 6), "unit": "ratio",
-        "reproduced": _r4(jr.value), "n": j.n if s is not None else 0,
-        "delta": _r4(jr.value - jr.reported if jr.value is not None else None),
-        "margin": _r4(j.margin.value), "margin_rule": j.margin.source,
+        "reproduced": r4(jr.value), "n": s.n if s is not None else 0,
+        "delta": r4(jr.value - jr.reported if jr.value is not None else None),
+        "margin": r4(j.margin.value), "margin_rule": j.margin.source,
         "ci90_low": ex(s.ci90[0]) if s and s.ci90 else "", "ci90_high": ex(s.ci90[1]) if s and s.ci90 else "",
         "ci95_low": ex(s.ci95[0]) if s and s.ci95 else "", "ci95_high": ex(s.ci95[1]) if s and s.ci95 else "",
-        "p_tost": _r4(s and s.p_tost), "spread": j.note, "verdict": j.phrase(),
+        "p_tost": r4(s and s.p_tost), "spread": j.note, "verdict": j.phrase(),
         "seeds_to_decide": j.seeds_to_decide or "",
         "meaning": f"ratio of the two rows' figures: {r.numerator} / {r.denominator}", "profile": profile,
     }  # fmt: skip
@@ -388,7 +295,7 @@ def render_table(
             "Ratios (figures measured on other hardware are compared as ratios of arms timed on the same machine;"
             " log-ratio TOST, 95% interval by the delta method):",
             "",
-            _markdown_table([f"{table.columns[0] if len(table.columns) == 1 else jr.ratio.column} ratio",
+            markdown_table([f"{table.columns[0] if len(table.columns) == 1 else jr.ratio.column} ratio",
                              "reported", "reproduced", "verdict"], ratio_rows),
             "",
         ]  # fmt: skip
@@ -404,7 +311,7 @@ def render_table(
             "",
             *header_lines(source, configs, runs, context),
             "",
-            _markdown_table(header, rows),
+            markdown_table(header, rows),
             "",
             *ratio_lines,
             *([table.notes.strip(), ""] if table.notes else []),
@@ -413,11 +320,7 @@ def render_table(
             *(["Notes:", "", *notes, ""] if notes else []),
         ]
     )
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return md, buf.getvalue()
+    return md, csv_text(CSV_FIELDS, records)
 
 
 def gpu_hours(all_results: dict[str, dict[str, list[dict]]]) -> tuple[float, float]:
@@ -465,19 +368,13 @@ def render_all(
     out_dir.mkdir(parents=True, exist_ok=True)
     profile = context["profile"]
     written, index, claim_lines = [], [], []
-    all_results = {source.id: collect_runs(source, results) for source in sources.values()}
-    flat = {name: rs for runs in all_results.values() for name, rs in runs.items()}
-    configs: dict[str, Configuration] = {n: c for s in sources.values() for n, c in configurations_of(s).items()}
-    pool = Pool(flat, configs)
+    all_results, pool = finished_runs(sources, results)
     for source in sources.values():
         runs = all_results[source.id]
-        cells = collect(source, runs, profile, pool, configs)
+        cells = collect(source, runs, profile, pool, pool.configs)
         for key, table in source.tables.items():
-            md, csv_text = render_table(source, key, table, cells, runs, context, pool)
             stem = f"{source.id}-{key}"
-            for suffix, text in ((".md", md), (".csv", csv_text)):
-                write_text(out_dir / f"{stem}{suffix}", text)
-                written.append(out_dir / f"{stem}{suffix}")
+            written += write_table(out_dir, stem, *render_table(source, key, table, cells, runs, context, pool))
             verdicts = sorted({c.verdict for (t, _, _), c in cells.items() if t == key})
             index.append(f"| {source.id} | [{table.caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")
         for result in evaluate_claims(source, runs, profile, pool):

@@ -197,19 +197,25 @@ class CellVerdict:
         at_zero = sum(_decide_power(self._se_at(np.array([SEEDS_CAP])), SEEDS_CAP - 1, 0.0, self.margin, self.alpha))
         return "spread too wide" if at_zero[0] < POWER else "difference close to δ"
 
+    @property
+    def label(self) -> str:
+        """The verdict with the direction of a difference: "differs (below)"."""
+        return f"differs ({self.direction})" if self.verdict == "differs" else self.verdict
+
+    @property
+    def to_decide(self) -> str:
+        """What would decide an inconclusive cell: "; N seeds would decide", "; > 100 seeds needed" or ""."""
+        if self.seeds_needed is not None:
+            return f"; {self.seeds_needed} seeds would decide"
+        return f"; > {SEEDS_CAP} seeds needed" if self.sd else ""
+
     def text(self) -> str:
         """A short phrase for a table cell."""
         if self.verdict == "reproduced":
             return f"reproduced (Δ {self.delta:+.2f} within ±{self.margin:.2f})"
         if self.verdict == "differs":
             return f"differs: {abs(self.delta):.2f} {self.direction} (δ {self.margin:.2f})"
-        if self.seeds_needed is not None:
-            need = f"; {self.seeds_needed} seeds would decide"
-        elif self.sd:
-            need = f"; > {SEEDS_CAP} seeds needed"
-        else:
-            need = ""
-        return f"inconclusive: {self.reason}{need}"
+        return f"inconclusive: {self.reason}{self.to_decide}"
 
 
 def _decide(
@@ -271,6 +277,14 @@ def _spread(
     return None, None, "single run, no spread estimate", False
 
 
+def _seeds(values: Sequence[float], pooled: PooledSD | None, floor_sd: float | None):
+    """(values as floats, sd, df, basis, own): the seeds and the spread a cell uses (``_spread``)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("no values")
+    return values, *_spread(values, pooled, floor_sd)
+
+
 def _no_spread(values: list[float], reported: float, margin: float, alpha: float, basis: str, **kw) -> CellVerdict:
     value = kw.pop("value", statistics.fmean(values))
     return CellVerdict(
@@ -294,10 +308,7 @@ def cell_verdict(
     other configurations (t with the pool's df: the pool's sd is an estimate, not a known sigma), or else
     ``floor_sd`` as a known sigma (z); with neither, inconclusive ("n too small").
     """
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("no values")
-    sd, df, basis, own = _spread(values, pooled, floor_sd)
+    values, sd, df, basis, own = _seeds(values, pooled, floor_sd)
     if sd is None:
         return _no_spread(values, reported, margin, alpha, basis)
     n = len(values)
@@ -340,12 +351,9 @@ def best_of_runs_verdict(
     ``cell_verdict`` on them. ``value`` is x̄ + s·median(Q), our typical best of m (Δ is then median-unbiased).
     The source's single best-of-m draw keeps the intervals wide however many seeds we run.
     """
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("no values")
     if n_source < 1:
         raise ValueError("n_source must be ≥ 1")
-    sd, df, basis, _ = _spread(values, pooled, floor_sd)
+    values, sd, df, basis, _ = _seeds(values, pooled, floor_sd)
     basis = f"{basis}; best of {n_source} as the max of normal draws"
     if sd is None:
         return _no_spread(values, reported, margin, alpha, basis, value=max(values), best_of=n_source)
@@ -386,15 +394,7 @@ class ClaimVerdict:
     @cached_property
     def seeds_for_80_power(self) -> int | None:
         """Seeds per arm for 80% power of the one-sided test at ``effect_size`` (see ``seeds_for_power``)."""
-        return None if self.effect_size is None else seeds_for_power(self.effect_size, self.alpha, power=0.8)
-
-    def text(self) -> str:
-        """A short phrase for the claims page."""
-        p = f", p = {self.p:.3g}" if self.p is not None else ""
-        g = f", g = {self.hedges_g:.2f}" if self.hedges_g is not None else ""
-        why = f" ({self.reason})" if self.reason else ""
-        need = f"; {self.seeds_for_80_power} seeds per arm for 80% power" if self.seeds_for_80_power else ""
-        return f"{self.verdict}{why}: advantage {self.advantage:+.2f}{p}{g}{need}"
+        return None if self.effect_size is None else seeds_for_power(self.effect_size, self.alpha, POWER)
 
 
 def claim_verdict(

@@ -17,10 +17,7 @@ from .notes import TABLES_NOTE, source_note
 def render(project: Project) -> list[Path]:
     """Render the tables and figures of every source from the runs params.yaml lists; return the files."""
     sources = load_catalog()
-    seeds: dict[str, list[int]] = {}
-    for entry in project.params.runs.values():
-        seeds.setdefault(entry.config, []).append(entry.seed)
-    results = Results(project.runs_dir, seeds)
+    results = Results.of(project)
     context = {"profile": project.profile, "commit": git_commit(project.root)}
     with stage_run(project.root, "tables", "render", project.profile, description=TABLES_NOTE) as tracker:
         curves, curve_index = render_curves(sources, results, project.tables_dir, context)

@@ -25,8 +25,4 @@ def seeds(project: Project, plan_path: Path | None = None) -> dict:
             ) from None
         if not isinstance(plan, dict) or not isinstance(plan.get("configs"), list):
             raise ReproError(f"{path}: no 'configs' list; write a plan with `repro plan --out FILE`")
-    runs: dict[str, list[int]] = {}
-    for entry in project.params.runs.values():
-        runs.setdefault(entry.config, []).append(entry.seed)
-    results = Results(project.runs_dir, runs, warn=False)
-    return seed_plan(load_catalog(), results, plan, path, project.profile)
+    return seed_plan(load_catalog(), Results.of(project, warn=False), plan, path, project.profile)
