@@ -12,13 +12,13 @@ is minutes on a loaded CPU and swings with the load. ``repro plan CONFIG`` measu
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from ..catalog import get_configuration
 from ..errors import ReproError
 from ..execution import Execution
+from ..planfile import read_plan, seconds_per_run
 from ..settings import Project
 
 ALLOW_ENV = "REPRO_ALLOW_CPU"
@@ -37,15 +37,14 @@ def estimate(config: str) -> dict | None:
     """The committed CPU plan's hours for one run of ``config`` and for the whole catalog, and the CPU
     it was measured on; None when the plan is missing or does not list ``config``."""
     try:
-        committed = json.loads(PLAN_CPU.read_text())
-        row = next(r for r in committed["configs"] if r["config"] == config)
+        committed = read_plan(PLAN_CPU)
         return {
-            "run_hours": row["seconds_per_run"] / 3600,
+            "run_hours": seconds_per_run(committed)[config] / 3600,
             "catalog_hours": committed["total_hours"],
             "catalog_runs": committed["total_runs"],
             "measured_on": f"{committed['device_name']}, {committed['threads']} threads",
         }
-    except (OSError, ValueError, KeyError, StopIteration):
+    except (ReproError, KeyError):
         return None
 
 

@@ -12,29 +12,14 @@ the plan was measured on a GPU.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..catalog import Source
+from ..planfile import seconds_per_run
 from .claim_kinds import ClaimResult, evaluate_claims
 from .judging import Pool, evaluated_images, judge_ratio, margin_for
 from .tables import collect, finished_runs
 from .verdicts import POWER, SEEDS_CAP, CellVerdict, binomial_se, seeds_for_power
-
-
-def default_plan(root: Path) -> Path | None:
-    """The plan read when none is given: among ``benchmarks/plan-*.json``, a GPU plan before a CPU one, then
-    the most recently modified."""
-
-    def key(path: Path):
-        try:
-            gpu = json.loads(path.read_text()).get("gpu_hours") is not None
-        except (OSError, ValueError):
-            gpu = False
-        return gpu, path.stat().st_mtime
-
-    plans = sorted((root / "benchmarks").glob("plan-*.json"), key=key)
-    return plans[-1] if plans else None
 
 
 def _planned(sd: float | None, margin: float, n_source: int | None, reported: float) -> int | None:
@@ -61,7 +46,7 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
     """Seeds needed and their hours for every figure, ratio and claim (see the module docstring)."""
     all_runs, pool = finished_runs(sources, results)
     configs = pool.configs
-    per_run = {row["config"]: row["seconds_per_run"] for row in (plan or {}).get("configs", [])}
+    per_run = seconds_per_run(plan) if plan else {}
     gpu = bool(plan) and plan.get("gpu_hours") is not None
 
     def hours(config: str, seeds: int | None) -> float | None:
