@@ -123,7 +123,9 @@ def plan(
 def seeds(
     plan_path: Annotated[
         Path | None,
-        typer.Option("--plan", help="A `repro plan --out` JSON (default: .repro/plan.json, else benchmarks/plan-*.json, GPU first)."),
+        typer.Option(
+            "--plan", help="A `repro plan --out` JSON (default: .repro/plan.json, else benchmarks/plan-*.json)."
+        ),
     ] = None,
 ) -> None:
     """Seeds needed to decide every figure, ratio and claim, and their GPU-hours from a plan's per-run cost.
