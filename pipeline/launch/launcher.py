@@ -121,7 +121,16 @@ class Launcher:
 
     def _run(self, state: dict, todo: list[RunRef], retry_failed: bool, wait: bool, summary: dict) -> dict:
         root, backend = self.root, self.backend
+        if not wait and not backend.outlives_launcher:
+            raise LaunchError(
+                f"--no-wait: {backend.name} stops the jobs with their launcher; run the launcher on the cluster"
+                " instead (`ray job submit -- repro launch --backend ray`)"
+            )
         earlier = open_jobs(state, [r.key for r in todo])
+        if not backend.outlives_launcher:  # Ray: an earlier launcher's jobs stopped with it; submit them again
+            for entry in earlier.values():
+                entry.update(ended=now(), outcome="stopped", error="stopped with its launcher")
+            earlier = {}
         live = backend.poll({k: e["job_id"] for k, e in earlier.items()})
         attached = [k for k, s in live.items() if s in ("queued", "running")]
         for key, s in live.items():
@@ -189,9 +198,10 @@ class Launcher:
             self._watch(state, pending, summary)
         except KeyboardInterrupt:
             save_state(root, state)
-            if backend.name == "ray":
+            if not backend.outlives_launcher:
                 self.echo(
-                    f"stopped: Ray stops {len(pending)} job(s) with this launcher; `repro launch` submits them again"
+                    f"stopped: {backend.name} stops {len(pending)} job(s) with this launcher;"
+                    " `repro launch` submits them again"
                 )
             else:
                 self.echo(

@@ -106,6 +106,7 @@ def scancel(job_ids) -> None:
 
 class SlurmBackend:
     name = "slurm"
+    outlives_launcher = True  # jobs keep running (and are re-attached) after the launcher stops
 
     def __init__(self, root: Path, settings: LaunchSettings):
         self.root, self.settings = root, settings
