@@ -66,8 +66,7 @@ def main() -> None:
     }
     print(json.dumps(result, indent=2))
     (ROOT / "benchmarks" / "launch-slurm-cpu.json").write_text(json.dumps(result, indent=2) + "\n")
-    assert out.returncode == 0 and len(recs) == len(CHEAP)
-    _ = cluster
+    assert len(recs) == len(CHEAP)  # repro() checked the exit status
 
 
 if __name__ == "__main__":

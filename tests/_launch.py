@@ -7,7 +7,6 @@ The copy is a plain folder (DVC with ``no_scm``), switched to the smoke profile 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -100,9 +99,6 @@ def mlflow_runs(project: Path, uri: str | None = None) -> dict[str, list]:
     for r in runs:
         by_name.setdefault(r.info.run_name, []).append(r)
     return by_name
-
-
-__all__ = ["CHEAP", "smoke_project", "repro", "records", "dvc", "mlflow_runs", "env", "os"]
 
 
 def assert_stage_runs_tagged(project: Path, runs: dict[str, list], configs, backend: str) -> None:

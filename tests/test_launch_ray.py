@@ -39,3 +39,50 @@ def test_jobs_track_to_the_external_server(launched):
     assert "started an MLflow server" not in out.stderr
     assert not (project / "mlflow.db").exists()  # nothing went to the project's own store
     assert_stage_runs_tagged(project, runs, CONFIGS, "ray")
+
+
+def test_jobs_of_an_earlier_ray_launcher_are_submitted_again_and_no_wait_is_refused(tmp_path, monkeypatch):
+    """Ray stops a launcher's tasks with it: the next launch resubmits them (not "failed, skipped")."""
+    from types import SimpleNamespace
+
+    from pipeline.launch import launcher
+    from pipeline.launch.config import LaunchError
+    from pipeline.launch.selection import RunRef
+    from pipeline.settings import LaunchSettings
+
+    class Orphaning:  # a backend whose jobs end with their launcher, like RayBackend
+        name, outlives_launcher = "ray", False
+
+        def poll(self, jobs):
+            assert not jobs, jobs  # the earlier launcher's job is not polled: it is gone
+            return {}
+
+        def capacity(self):
+            return 1
+
+        def submit(self, specs):
+            return {s["key"]: "ray-new" for s in specs}
+
+        def log_path(self, key, job_id):
+            return tmp_path / f"{key}.log"
+
+        def describe(self):
+            return "test"
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    monkeypatch.setattr(launcher, "prepare_data", lambda root, datasets: [])
+    settings = SimpleNamespace(launch=LaunchSettings())
+    project = SimpleNamespace(root=tmp_path, params=settings, profile="smoke", runs_dir=tmp_path / "runs")
+    run = RunRef("a-s0", "a", 0, "src", "cifar10")
+    state = {"version": 1, "jobs": {run.key: {"backend": "ray", "job_id": "ray-old", "submitted": 1.0}}}
+    job = launcher.Launcher(project, "ray", echo=lambda message: None)
+    job.backend, job._watch = Orphaning(), lambda state, pending, summary: None
+
+    def summary():
+        return {"done": [], "recorded": [], "submitted": [], "attached": [], "failed": {}, "skipped_failed": []}
+
+    with pytest.raises(LaunchError, match="--no-wait"):
+        job._run(state, [run], retry_failed=False, wait=False, summary=summary())
+    result = job._run(state, [run], retry_failed=False, wait=True, summary=summary())
+    assert result["submitted"] == [run.key] and not result["failed"], result
+    assert state["jobs"][run.key]["job_id"] == "ray-new"

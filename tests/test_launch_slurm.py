@@ -16,7 +16,7 @@ import time
 import pytest
 
 from pipeline.rundir import CHECKPOINT
-from tests._launch import CHEAP, dvc, mlflow_runs, records, repro, smoke_project
+from tests._launch import CHEAP, assert_stage_runs_tagged, dvc, mlflow_runs, records, repro, smoke_project
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.slurm, pytest.mark.launch]
@@ -84,14 +84,7 @@ def test_dvc_lock_records_them_and_repro_only_renders(launched):
 
 def test_mlflow_runs_carry_the_slurm_tags(launched):
     project, *_ = launched
-    runs, recs = mlflow_runs(project), records(project)
-    for c in CONFIGS:
-        rec = recs[f"{c}-s0"]
-        for stage in ("train", "evaluate"):
-            (run,) = runs[f"{stage}@{c}-s0"]
-            tags = run.data.tags
-            assert (tags["backend"], tags["job_id"], tags["gpu"]) == ("slurm", rec["job_id"], rec["gpu"])
-            assert tags["host"] == rec["host"]
+    assert_stage_runs_tagged(project, mlflow_runs(project), CONFIGS, "slurm")
 
 
 # ----------------------------------------------------------------------------- requeue and scancel

@@ -24,14 +24,15 @@ def launch(
     table: TableOpt = None,
     seeds: SeedsOpt = None,
     backend: Annotated[str, typer.Option(help="local | slurm | ray")] = "local",
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: RAY_ADDRESS, else local).")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster (default: RAY_ADDRESS, launch.ray.address, else local).")
+    ] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Submit failed runs again.")] = False,
     wait: Annotated[bool, typer.Option(help="Watch the jobs and record them in dvc.lock as they finish.")] = True,
 ) -> None:
     """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
     from ..launch.launcher import launch as do_launch
 
-    guard(lambda: state.project.params)  # a malformed params.yaml is one line
     try:
         result = guard(do_launch, state.project, configs, source, table, seeds, backend, address, retry_failed, wait)
     except KeyboardInterrupt:
@@ -53,7 +54,6 @@ def status(
     from ..launch.status import status as do_status
     from ..launch.status import table_rows
 
-    guard(lambda: state.project.params)  # a malformed params.yaml is one line
     result = guard(do_status, state.project, configs, source, table, seeds, plan)
     if as_json:
         print(json.dumps(result, indent=2))
@@ -76,6 +76,5 @@ def cancel(
     """Cancel the selected runs' queued and running jobs."""
     from ..launch.status import cancel as do_cancel
 
-    guard(lambda: state.project.params)  # a malformed params.yaml is one line
     keys = guard(do_cancel, state.project, configs, source, table, seeds)
     err.print(f"cancelled {len(keys)} job(s)" + (f": {', '.join(keys)}" if keys else ""), highlight=False)

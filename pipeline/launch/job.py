@@ -68,18 +68,14 @@ def _stages():
 def epochs_total(project, config: str) -> int | None:
     """How many epochs (history rows) the run has in this profile; None where it cannot be told cheaply."""
     try:
-        from ..data import read_manifest
         from ..stages.common import resolve
 
         r = resolve(project, config, 0)
-        recipe = r.recipe
-        if recipe.epochs:
-            return recipe.epochs
-        if project.profile == "smoke":
-            return math.ceil(recipe.iterations / project.params.smoke.eval_every)
-        train = read_manifest(project.data_dir(r.config.dataset))["splits"]["train"]["images"]
-        train -= recipe.validation.size or 0
-        return math.ceil(recipe.iterations / math.ceil(train / recipe.batch_size))
+        if project.profile == "smoke":  # an "epoch" is smoke.eval_every steps
+            return math.ceil(r.recipe.iterations / project.params.smoke.eval_every)
+        from ..bench.plan import schedule_of  # the full recipe's schedule, as `repro plan` counts it
+
+        return schedule_of(r.config, r.recipe)["epochs"]
     except Exception:
         return None
 
@@ -133,6 +129,7 @@ def run_job(spec: dict) -> dict:
     tags = tags_of(spec)
     run_dir = project.run(config, seed).path
     previous = read_record(root, key) or {}
+    resumed = checkpoint_epoch(run_dir)
     attempts = previous.get("attempts", 0) + 1 if previous.get("job_id") == tags["job_id"] else 1
     record = {
         "key": key,
@@ -142,8 +139,8 @@ def run_job(spec: dict) -> dict:
         "attempts": attempts,
         "restarts": int(os.environ.get("SLURM_RESTART_COUNT", "0")),
         "started": now(),
-        "resumed_from_epoch": checkpoint_epoch(run_dir),
-        "epoch": checkpoint_epoch(run_dir) or 0,
+        "resumed_from_epoch": resumed,
+        "epoch": resumed or 0,
         "epochs": epochs_total(project, config),
         "log": spec.get("log"),
     }

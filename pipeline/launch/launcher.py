@@ -20,7 +20,7 @@ from .backends import make_backend
 from .config import LaunchError
 from .lineage import classify, finished_on_disk, prepare_data, record
 from .selection import RunRef, select
-from .state import launcher_lock, load_state, now, read_record, repro_dir, save_state
+from .state import clear_record, launcher_lock, load_state, now, open_jobs, read_record, repro_dir, save_state
 
 
 def _echo(message: str) -> None:
@@ -31,10 +31,10 @@ def cancel_request_path(root: Path) -> Path:
     return repro_dir(root) / "cancel.json"
 
 
-def judge(root: Path, key: str, entry: dict, cause: Callable[[], str | None]) -> tuple[str, str | None]:
+def judge(project, key: str, entry: dict, cause: Callable[[], str | None]) -> tuple[str, str | None]:
     """A job that left its backend: ("finished", None) or ("failed", cause)."""
-    rec = read_record(root, key) or {}
-    done = rec.get("state") == "done" and finished_on_disk(root / "runs" / key)  # runs/: Project.runs_dir
+    rec = read_record(project.root, key) or {}
+    done = rec.get("state") == "done" and finished_on_disk(project.runs_dir / key)
     if rec.get("job_id") == entry["job_id"] and done:
         return "finished", None
     if rec.get("job_id") == entry["job_id"] and rec.get("state") in ("failed", "interrupted") and rec.get("error"):
@@ -67,10 +67,10 @@ class Launcher:
     def _launch(self, refs: list[RunRef], retry_failed: bool, wait: bool) -> dict:
         root = self.root
         state = load_state(root)
-        open_jobs = {k: e for k, e in state["jobs"].items() if not e.get("ended")}
-        other = {k for k, e in open_jobs.items() if e["backend"] != self.backend_name}
+        live = open_jobs(state)
+        other = {k for k, e in live.items() if e["backend"] != self.backend_name}
         if other:
-            backend = open_jobs[next(iter(other))]["backend"]
+            backend = live[next(iter(other))]["backend"]
             raise LaunchError(
                 f"{len(other)} run(s) still have {backend} jobs (e.g. {sorted(other)[0]}); "
                 f"`repro launch --backend {backend}` re-attaches to them, or `repro cancel` first"
@@ -91,6 +91,10 @@ class Launcher:
         info = state.get("tracking") or {}
         if info and server.healthy(info.get("uri")):
             return
+        self._spawn_server(info)
+
+    def _spawn_server(self, info: dict) -> None:
+        """Start launch's server (on its earlier port where free), without waiting for it."""
         log = self.root / self.settings.logs / "mlflow-server.log"
         self.spawned = server.spawn(self.root, self.settings.tracking_host, log, port=info.get("port"))
 
@@ -117,8 +121,17 @@ class Launcher:
 
     def _run(self, state: dict, todo: list[RunRef], retry_failed: bool, wait: bool, summary: dict) -> dict:
         root, backend = self.root, self.backend
-        earlier = {r.key: state["jobs"][r.key] for r in todo if r.key in state["jobs"]}
-        live = backend.poll({k: e["job_id"] for k, e in earlier.items() if not e.get("ended")})
+        if not wait and not backend.outlives_launcher:
+            raise LaunchError(
+                f"--no-wait: {backend.name} stops the jobs with their launcher; run the launcher on the cluster"
+                " instead (`ray job submit -- repro launch --backend ray`)"
+            )
+        earlier = open_jobs(state, [r.key for r in todo])
+        if not backend.outlives_launcher:  # Ray: an earlier launcher's jobs stopped with it; submit them again
+            for entry in earlier.values():
+                entry.update(ended=now(), outcome="stopped", error="stopped with its launcher")
+            earlier = {}
+        live = backend.poll({k: e["job_id"] for k, e in earlier.items()})
         attached = [k for k, s in live.items() if s in ("queued", "running")]
         for key, s in live.items():
             if s == "gone":
@@ -161,7 +174,7 @@ class Launcher:
                     "submitted": now(),
                     "log": str(backend.log_path(r.key, ids[r.key])),
                 }
-                (repro_dir(root) / "jobs" / f"{r.key}.json").unlink(missing_ok=True)  # a fresh record per job
+                clear_record(root, r.key)  # a fresh record per job
             state["backend"] = backend.name
             state["capacity"] = backend.capacity()
             summary["submitted"] = [r.key for r in to_submit]
@@ -185,15 +198,15 @@ class Launcher:
             self._watch(state, pending, summary)
         except KeyboardInterrupt:
             save_state(root, state)
-            left = sorted(pending)
-            if backend.name == "ray":
+            if not backend.outlives_launcher:
                 self.echo(
-                    f"stopped: Ray stops {len(left)} job(s) with this launcher; `repro launch` submits them again"
+                    f"stopped: {backend.name} stops {len(pending)} job(s) with this launcher;"
+                    " `repro launch` submits them again"
                 )
             else:
                 self.echo(
-                    f"stopped watching; {len(left)} job(s) keep running on {backend.name}: `repro launch` re-attaches"
-                    " and records them, `repro status` shows them, `repro cancel` stops them"
+                    f"stopped watching; {len(pending)} job(s) keep running on {backend.name}: `repro launch`"
+                    " re-attaches and records them, `repro status` shows them, `repro cancel` stops them"
                 )
             raise
         self._stop_server_if_idle(state)
@@ -228,8 +241,7 @@ class Launcher:
                 self.spawned = None
             return None
         if self.spawned is None:
-            log = self.root / self.settings.logs / "mlflow-server.log"
-            self.spawned = server.spawn(self.root, self.settings.tracking_host, log, port=info.get("port"))
+            self._spawn_server(info)
         state["tracking"] = {k: v for k, v in self.spawned.items() if not k.startswith("_")}
         return self.spawned["uri"]
 
@@ -246,10 +258,7 @@ class Launcher:
         self.echo(f"tracking: started an MLflow server on the project's store at {info['uri']} (log: {info['log']})")
 
     def _stop_server_if_idle(self, state: dict) -> None:
-        info = state.get("tracking")
-        if info and not any(not e.get("ended") for e in state["jobs"].values()):
-            server.stop(info)
-            state.pop("tracking")
+        if server.stop_if_idle(state):
             self.echo("tracking: stopped the MLflow server (no job left)")
 
     # ------------------------------------------------------------------ watching
@@ -287,7 +296,7 @@ class Launcher:
 
     def _finish(self, state: dict, key: str, summary: dict) -> None:
         entry = state["jobs"][key]
-        outcome, cause = judge(self.root, key, entry, lambda: self.backend.cause(key, entry["job_id"]))
+        outcome, cause = judge(self.project, key, entry, lambda: self.backend.cause(key, entry["job_id"]))
         if entry.get("cancelled") and outcome == "failed":
             cause = f"cancelled by `repro cancel` ({cause})"
         entry["ended"] = now()

@@ -46,11 +46,6 @@ def healthy(uri: str | None, timeout: float = 2) -> bool:
     return False
 
 
-def start(root: Path, host: str, log: Path, port: int | None = None) -> dict:
-    """Start ``mlflow server`` on the project's store; returns {pid, uri, port, log} once it answers."""
-    return wait_ready(spawn(root, host, log, port))
-
-
 def spawn(root: Path, host: str, log: Path, port: int | None = None) -> dict:
     """Start the server without waiting (it takes ~10-20 s to come up: start it early, ``wait_ready`` later)."""
     port = _free_port(host, port)
@@ -92,6 +87,15 @@ def wait_ready(info: dict) -> dict:
         time.sleep(0.5)
     stop(info)
     raise LaunchError(f"the tracking server did not answer within {START_TIMEOUT} s (log: {log})")
+
+
+def stop_if_idle(state: dict) -> bool:
+    """Stop the server of the launch state ``state`` once none of its jobs is open; whether it did."""
+    info = state.get("tracking")
+    if not info or any(not e.get("ended") for e in state["jobs"].values()):
+        return False
+    stop(state.pop("tracking"))
+    return True
 
 
 def stop(info: dict) -> None:

@@ -79,6 +79,12 @@ def clear_record(root: Path, key: str) -> None:
     record_path(root, key).unlink(missing_ok=True)
 
 
+def open_jobs(state: dict, keys=None) -> dict[str, dict]:
+    """The jobs of ``state`` (of ``keys`` only, when given) that have not ended: {key: entry}."""
+    jobs = state["jobs"]
+    return {k: jobs[k] for k in (jobs if keys is None else keys) if k in jobs and not jobs[k].get("ended")}
+
+
 @contextlib.contextmanager
 def launcher_lock(root: Path) -> Iterator[None]:
     """One watching launcher per project: a second one is refused with the first one's pid."""

@@ -5,7 +5,6 @@ live only while their launcher does, so their records are trusted while it runs)
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 from . import server
@@ -14,36 +13,32 @@ from .config import LaunchError
 from .launcher import judge, request_cancel
 from .lineage import classify
 from .selection import select
-from .state import launcher_pid, load_state, now, read_record, repro_dir, save_state
+from .state import launcher_pid, load_state, now, open_jobs, read_record, repro_dir, save_state
 
 STATES = ("done", "finished", "running", "queued", "failed", "not started")
 LABELS = {"finished": "finished, not recorded"}
 
 
 def _slurm_states(job_ids: list[str]) -> dict[str, str] | None:
+    """squeue's view of the jobs; None when Slurm cannot be asked (the jobs then read as queued)."""
     if not job_ids:
         return {}
-    from .backends.slurm import QUEUED, RUNNING
+    from .backends.slurm import queue_states
 
     try:
-        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
-    except OSError:
+        return queue_states(job_ids)
+    except LaunchError:
         return None
-    if out.returncode != 0:
-        return None
-    states = dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
-    return {
-        j: "running" if states.get(j) in RUNNING else "queued" if states.get(j) in QUEUED else "gone" for j in job_ids
-    }
 
 
-def _slurm_cause(root: Path, job_id: str, logs: str) -> str | None:
-    from .backends.slurm import SlurmBackend
+def _cause(project, entry: dict) -> str | None:
+    """Why a job that left its backend ended, where that can be told without its launcher (Slurm)."""
+    if entry["backend"] != "slurm":
+        return None
+    from .backends.slurm import job_cause, log_folder
 
     try:
-        backend = SlurmBackend.__new__(SlurmBackend)
-        backend.folder = root / logs / "slurm"
-        return backend.cause("", job_id)
+        return job_cause(log_folder(project.root, project.params.launch), entry["job_id"])
     except Exception:
         return None
 
@@ -68,10 +63,8 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
     classes = classify(root, refs, project.runs_dir)
     state = load_state(root)
     watcher = launcher_pid(root)
-    open_jobs = {
-        r.key: state["jobs"][r.key] for r in refs if r.key in state["jobs"] and not state["jobs"][r.key].get("ended")
-    }
-    slurm = _slurm_states([e["job_id"] for e in open_jobs.values() if e["backend"] == "slurm"]) or {}
+    live_jobs = open_jobs(state, [r.key for r in refs])
+    slurm = _slurm_states([e["job_id"] for e in live_jobs.values() if e["backend"] == "slurm"]) or {}
     rows = []
     for r in refs:
         entry = state["jobs"].get(r.key) or {}
@@ -84,12 +77,7 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
         elif entry and not entry.get("ended"):
             live = _live(entry, rec, r.key, slurm, watcher)
             if live == "gone":
-                cause = (
-                    (lambda e=entry: _slurm_cause(root, e["job_id"], project.params.launch.logs))
-                    if entry["backend"] == "slurm"
-                    else (lambda: None)
-                )
-                outcome, why = judge(root, r.key, entry, cause)
+                outcome, why = judge(project, r.key, entry, lambda e=entry: _cause(project, e))
                 row["state"] = outcome
                 if why:
                     row["error"] = why
@@ -102,13 +90,7 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
         if entry and row["state"] in ("running", "queued", "failed"):
             row |= {"backend": entry.get("backend"), "job_id": entry.get("job_id"), "log": entry.get("log")}
         if row["state"] == "running" and rec.get("job_id") == entry.get("job_id"):
-            row |= {
-                "host": rec.get("host"),
-                "gpu": rec.get("gpu"),
-                "epoch": rec.get("epoch"),
-                "epochs": rec.get("epochs"),
-            }
-            row["attempts"] = rec.get("attempts")
+            row |= {k: rec.get(k) for k in ("host", "gpu", "epoch", "epochs", "attempts")}
         rows.append(row)
     totals = {s: sum(1 for row in rows if row["state"] == s) for s in STATES}
     result = {
@@ -170,25 +152,24 @@ def cancel(project, patterns=None, source=None, table=None, seeds=None) -> list[
     root = project.root
     refs = select(project.params.runs, patterns, source, table, seeds)
     state = load_state(root)
-    jobs = {
-        r.key: state["jobs"][r.key] for r in refs if r.key in state["jobs"] and not state["jobs"][r.key].get("ended")
-    }
+    jobs = open_jobs(state, [r.key for r in refs])
     if not jobs:
         return []
     watcher = launcher_pid(root)
     if watcher:  # the watching launcher owns the state: it cancels and reports each job's end
         request_cancel(root, list(jobs))
         return sorted(jobs)
-    slurm = {k: e["job_id"] for k, e in jobs.items() if e["backend"] == "slurm"}
+    slurm = [e["job_id"] for e in jobs.values() if e["backend"] == "slurm"]
     if slurm:
-        subprocess.run(["scancel", *slurm.values()], capture_output=True, text=True, timeout=60)
+        from .backends.slurm import scancel
+
+        scancel(slurm)
     for key, entry in jobs.items():
         rec = read_record(root, key) or {}
         if entry["backend"] == "local" and rec.get("job_id") == entry["job_id"] and process.alive(rec.get("pid"), key):
             process.kill(rec["pid"])
         entry.update(ended=now(), cancelled=now(), outcome="failed", error="cancelled by `repro cancel`")
-    if state.get("tracking") and not any(not e.get("ended") for e in state["jobs"].values()):
-        server.stop(state.pop("tracking"))
+    server.stop_if_idle(state)
     save_state(root, state)
     return sorted(jobs)
 

@@ -43,6 +43,7 @@ def visible_gpus(settings: LaunchSettings) -> list[int]:
 
 class LocalBackend:
     name = "local"
+    outlives_launcher = True  # jobs are processes in their own session
 
     def __init__(self, root: Path, settings: LaunchSettings):
         self.root, self.settings = root, settings

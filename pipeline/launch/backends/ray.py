@@ -38,6 +38,7 @@ def _task(spec: dict, log: str) -> int:
 
 class RayBackend:
     name = "ray"
+    outlives_launcher = False  # Ray stops a driver's tasks when the driver exits
 
     def __init__(self, root: Path, settings: LaunchSettings, address: str | None = None):
         try:

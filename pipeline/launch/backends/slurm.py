@@ -1,4 +1,4 @@
-"""Slurm through submitit: one job array per launch, ``max_running`` tasks at once, one GPU each.
+"""Slurm through submitit: one job array per launch, ``max_running`` tasks at once, ``gpus_per_run`` GPUs each.
 
 Each task runs ``job.run_job`` (train, then evaluate) in the project checkout, which must be on a
 filesystem the nodes share. A task that is preempted or reaches its time limit gets ``USR2``
@@ -55,12 +55,62 @@ def _scontrol(*args: str) -> str:
     return out.stdout if out.returncode == 0 else ""
 
 
+def queue_states(job_ids) -> dict[str, str]:
+    """{job id: "running" | "queued" | "gone"} from ``squeue`` (one call)."""
+    try:
+        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise LaunchError(f"squeue failed: {exc}; is Slurm reachable from here?") from exc
+    if out.returncode != 0:
+        raise LaunchError(f"squeue failed: {out.stderr.strip()[-300:]}; is Slurm reachable from here?")
+    states = dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
+    return {
+        j: "running" if states.get(j) in RUNNING else "queued" if states.get(j) in QUEUED else "gone" for j in job_ids
+    }
+
+
+def job_cause(folder: Path, job_id: str) -> str | None:
+    """Why the job left the queue: Slurm's verdict (cancelled, timeout, node failure...) while Slurm
+    remembers the job (MinJobAge), else the error submitit stored in ``folder``."""
+    info = _scontrol("show", "job", "-o", job_id)
+    state = re.search(r"JobState=(\S+)", info)
+    reason = re.search(r"Reason=(\S+)", info)
+    if state and state.group(1) not in ("COMPLETED", "FAILED", "RUNNING", "PENDING", "COMPLETING"):
+        why = f" ({reason.group(1)})" if reason and reason.group(1) != "None" else ""
+        return f"Slurm job {state.group(1)}{why}"
+    job = submitit.SlurmJob(folder=folder, job_id=job_id)
+    if job.paths.result_pickle.exists():
+        try:
+            outcome, value = submitit.core.utils.pickle_load(job.paths.result_pickle)
+        except Exception:
+            outcome, value = "error", "unreadable result file"
+        if outcome == "error":
+            return str(value).strip().splitlines()[-1]
+    return f"Slurm job {state.group(1)}" if state else None
+
+
+def log_folder(root: Path, settings: LaunchSettings) -> Path:
+    """submitit's folder: the jobs' pickles, results and logs."""
+    return root / settings.logs / "slurm"
+
+
+def scancel(job_ids) -> None:
+    """Cancel the jobs; a refusal is a warning (the caller reports each job's end)."""
+    job_ids = list(job_ids)
+    if not job_ids:
+        return
+    out = subprocess.run(["scancel", *job_ids], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        print(f"warning: scancel: {out.stderr.strip()}", file=sys.stderr)
+
+
 class SlurmBackend:
     name = "slurm"
+    outlives_launcher = True  # jobs keep running (and are re-attached) after the launcher stops
 
     def __init__(self, root: Path, settings: LaunchSettings):
         self.root, self.settings = root, settings
-        self.folder = root / settings.logs / "slurm"
+        self.folder = log_folder(root, settings)
         s = settings.slurm
         try:
             self.executor = submitit.SlurmExecutor(folder=self.folder, max_num_timeout=s.max_requeues, python=s.python)
@@ -112,41 +162,14 @@ class SlurmBackend:
         return {spec["key"]: job.job_id for spec, job in zip(specs, jobs, strict=True)}
 
     def poll(self, jobs: dict[str, str]) -> dict[str, str]:
-        out = subprocess.run(["squeue", "--me", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise LaunchError(f"squeue failed: {out.stderr.strip()[-300:]}; is Slurm reachable from here?")
-        states = dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
-        result = {}
-        for key, job_id in jobs.items():
-            state = states.get(job_id, "")
-            result[key] = "running" if state in RUNNING else "queued" if state in QUEUED else "gone"
-        return result
+        states = queue_states(jobs.values())
+        return {key: states[job_id] for key, job_id in jobs.items()}
 
     def cause(self, key: str, job_id: str) -> str | None:
-        """Why the job left the queue: Slurm's verdict (cancelled, timeout, node failure...) while Slurm
-        remembers the job (MinJobAge), else the error submitit stored."""
-        info = _scontrol("show", "job", "-o", job_id)
-        state = re.search(r"JobState=(\S+)", info)
-        reason = re.search(r"Reason=(\S+)", info)
-        if state and state.group(1) not in ("COMPLETED", "FAILED", "RUNNING", "PENDING", "COMPLETING"):
-            why = f" ({reason.group(1)})" if reason and reason.group(1) != "None" else ""
-            return f"Slurm job {state.group(1)}{why}"
-        job = submitit.SlurmJob(folder=self.folder, job_id=job_id)
-        if job.paths.result_pickle.exists():
-            try:
-                outcome, value = submitit.core.utils.pickle_load(job.paths.result_pickle)
-            except Exception:
-                outcome, value = "error", "unreadable result file"
-            if outcome == "error":
-                return str(value).strip().splitlines()[-1]
-        return f"Slurm job {state.group(1)}" if state else None
+        return job_cause(self.folder, job_id)
 
     def cancel(self, jobs: dict[str, str]) -> list[str]:
-        if not jobs:
-            return []
-        out = subprocess.run(["scancel", *jobs.values()], capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            print(f"warning: scancel: {out.stderr.strip()}", file=sys.stderr)
+        scancel(jobs.values())
         return list(jobs)
 
     def close(self) -> None:
