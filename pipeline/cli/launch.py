@@ -47,7 +47,9 @@ def status(
     source: SourceOpt = None,
     table: TableOpt = None,
     seeds: SeedsOpt = None,
-    plan: Annotated[Path | None, typer.Option(help="`repro plan` JSON (default: .repro/plan.json).")] = None,
+    plan: Annotated[
+        Path | None, typer.Option(help="`repro plan` JSON (default: .repro/plan.json, else benchmarks/plan-*.json).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
     """Each selected run: done, finished (not recorded), running, queued, failed or not started; totals; time left."""

@@ -4,16 +4,16 @@ live only while their launcher does, so their records are trusted while it runs)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from ..planfile import PROJECT_PLAN, find_plan, read_plan, seconds_per_run
 from . import server
 from .backends import process
 from .config import LaunchError
 from .launcher import judge, request_cancel
 from .lineage import classify
 from .selection import select
-from .state import launcher_pid, load_state, now, open_jobs, read_record, repro_dir, save_state
+from .state import launcher_pid, load_state, now, open_jobs, read_record, save_state
 
 STATES = ("done", "finished", "running", "queued", "failed", "not started")
 LABELS = {"finished": "finished, not recorded"}
@@ -41,20 +41,6 @@ def _cause(project, entry: dict) -> str | None:
         return job_cause(log_folder(project.root, project.params.launch), entry["job_id"])
     except Exception:
         return None
-
-
-def find_plan(root: Path, explicit: Path | None) -> tuple[dict | None, str]:
-    """`repro plan --out` JSON: --plan FILE, else .repro/plan.json; (plan, how it was found)."""
-    path = explicit or repro_dir(root) / "plan.json"
-    if not path.is_file():
-        if explicit is not None:
-            raise LaunchError(f"--plan {explicit}: no such file; write one with `repro plan --out {explicit}`")
-        rel = path.relative_to(root)
-        return None, f"no time estimate: no {rel} (write one with `repro plan --out {rel}`)"
-    try:
-        return json.loads(path.read_text()), f"estimate from {path} ({{device}})"
-    except ValueError as exc:
-        raise LaunchError(f"{path} is not a `repro plan` JSON ({exc}); rewrite it with `repro plan --out`") from exc
 
 
 def status(project, patterns=None, source=None, table=None, seeds=None, plan_path: Path | None = None) -> dict:
@@ -99,9 +85,10 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
         "launcher_pid": watcher,
         "tracking": (state.get("tracking") or {}).get("uri"),
     }
-    plan, note = find_plan(root, plan_path)
-    if plan is not None:
-        per_run = {c["config"]: c["seconds_per_run"] for c in plan.get("configs", [])}
+    path = plan_path or find_plan(root)
+    if path is not None:
+        plan = read_plan(path)
+        per_run = seconds_per_run(plan)
         remaining, unknown = 0.0, []
         for row in rows:
             if row["state"] in ("done", "finished"):
@@ -121,12 +108,12 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
             "at_once": at_once,
             "wall_hours": round(remaining / 3600 / at_once, 3),
             "not_in_plan": sorted(set(unknown)),
-            "source": note.format(device=plan.get("device_name", "?")),
+            "source": f"estimate from {path} ({plan.get('device_name', '?')})",
         }
         if project.profile == "smoke":
             result["remaining"]["note"] = "the plan estimates full-profile runs; smoke runs take seconds"
     else:
-        result["remaining_note"] = note
+        result["remaining_note"] = f"no time estimate: no plan (write one with `repro plan --out {PROJECT_PLAN}`)"
     return result
 
 
