@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     exe = Execution(
         device=device,
-        bf16=args.bf16,
+        precision="bf16" if args.bf16 else "fp32",
         channels_last=args.channels_last,
         compile=None if args.compile_mode == "off" else args.compile_mode,
         optimizer_impl=args.optimizer_impl,

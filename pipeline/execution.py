@@ -1,18 +1,34 @@
 """How a recipe is executed: device, seeding and determinism, distributed set-up, torch.compile,
-bf16 autocast and memory format. None of these change the recipe, only its speed."""
+autocast precision and memory format. None of these change the recipe, only its speed.
+
+The CUDA defaults depend on the device's compute capability (``choose_precision``
+and the README's table): bf16 autocast where it is native (sm >= 8.0), fp32 before that; fp16
+autocast with a GradScaler only when asked for."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import re
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from .errors import ReproError
+
+BF16_MIN_CAPABILITY = (8, 0)  # Ampere: native bf16 tensor cores (V100 sm_70 and T4 sm_75 have none)
+CUBLAS_WORKSPACE = ":4096:8"  # what cuBLAS needs for deterministic results (CUDA docs, "Reproducibility")
+FP16_NOTE = "fp16 autocast with a GradScaler can change results (range and rounding differ from fp32)"
+
+
+class ExecutionError(ReproError, ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -21,23 +37,34 @@ class Execution:
 
     device: torch.device = torch.device("cpu")
     deterministic: bool = True  # bitwise-repeatable on CPU; CUDA interpolate backward stays nondeterministic
-    bf16: bool = False  # autocast matmuls/convs to bfloat16 (no GradScaler needed)
+    precision: str = "fp32"  # autocast dtype: fp32 (none) | bf16 (no GradScaler) | fp16 (with a GradScaler)
     channels_last: bool = False  # NHWC memory format for convolutions
     compile: str | None = None  # torch.compile mode: default | reduce-overhead | max-autotune; None = eager
     optimizer_impl: str | None = "auto"  # auto | foreach | fused | loop; None = torch's default (eager baseline)
     epoch_steps_cap: int | None = None  # smoke profile: steps per "epoch"
     eval_cap: int | None = None  # smoke profile: evaluate on the first N validation/test images only
     threads: int = 0  # CPU threads for torch; 0 = torch's default
+    precision_reason: str = field(default="", compare=False)  # why this precision (the rule that chose it)
+
+    @property
+    def bf16(self) -> bool:
+        return self.precision == "bf16"
+
+    @property
+    def grad_scaler(self) -> bool:
+        return self.precision == "fp16"
 
     @classmethod
     def from_settings(cls, train, epoch_steps_cap: int | None = None, eval_cap: int | None = None, threads: int = 0):
         """From params.yaml's ``train:`` section (``settings.TrainSettings``); ``auto`` resolved here."""
         device = resolve_device(train.device)
         cuda = device.type == "cuda"
+        precision, reason = choose_precision(train.precision, device)
         return cls(
             device=device,
             deterministic=train.deterministic,
-            bf16=train.precision == "bf16" or (train.precision == "auto" and cuda),
+            precision=precision,
+            precision_reason=reason,
             channels_last=train.channels_last == "on" or (train.channels_last == "auto" and cuda),
             compile=None if train.compile == "off" else train.compile,
             optimizer_impl=train.optimizer_impl,
@@ -59,6 +86,27 @@ class Execution:
         if self.threads:
             torch.set_num_threads(self.threads)
 
+    def record(self) -> dict:
+        """What a run records of its execution (train.json ``execution``, MLflow ``execution.*`` params)."""
+        cap = capability(self.device)
+        return {
+            "device": str(self.device),
+            "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "capability": None if cap is None else f"{cap[0]}.{cap[1]}",
+            "precision": self.precision,
+            "precision_rule": self.precision_reason,
+            "grad_scaler": self.grad_scaler,
+            "deterministic": self.deterministic,
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+            "channels_last": self.channels_last,
+            "compile": self.compile or "off",
+            "optimizer_impl": self.optimizer_impl or "default",
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        }
+
     @property
     def cuda_graphs(self) -> bool:
         """reduce-overhead on CUDA: each step replays CUDA graphs and must be marked."""
@@ -71,6 +119,41 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def capability(device: torch.device) -> tuple[int, int] | None:
+    """The CUDA compute capability (major, minor); None off CUDA."""
+    if device.type != "cuda":
+        return None
+    return tuple(torch.cuda.get_device_capability(device))
+
+
+def choose_precision(setting: str, device: torch.device) -> tuple[str, str]:
+    """(precision, the rule that chose it) for params.yaml's ``train.precision`` on ``device``; the
+    README's "Execution defaults" table. A bf16 request on a GPU without native bf16 is refused."""
+    cap = capability(device)
+    if cap is None:
+        if setting == "fp16":
+            raise ExecutionError(
+                "train.precision: fp16 needs a CUDA GPU (autocast with a GradScaler); use fp32 or bf16 on a CPU"
+            )
+        return ("bf16", "bf16 asked for (CPU autocast)") if setting == "bf16" else ("fp32", "CPU: fp32")
+    sm = f"sm_{cap[0]}{cap[1]}"
+    native = cap >= BF16_MIN_CAPABILITY
+    if setting == "fp32":
+        return "fp32", "fp32 asked for"
+    if setting == "fp16":
+        return "fp16", f"fp16 asked for on {sm}: {FP16_NOTE}"
+    if setting == "bf16" and not native:
+        raise ExecutionError(
+            f"train.precision: bf16 on {sm} ({torch.cuda.get_device_name(device)}): this GPU has no native bf16 "
+            "(slow or unsupported); use precision: auto (fp32 here) or fp16 (autocast with a GradScaler)"
+        )
+    if setting == "bf16":
+        return "bf16", f"bf16 asked for on {sm}"
+    if native:
+        return "bf16", f"auto: {sm} >= sm_80 has native bf16"
+    return "fp32", f"auto: {sm} < sm_80 has no native bf16 (precision: fp16 for autocast with a GradScaler)"
+
+
 def seed_everything(seed: int, exe: Execution) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -79,11 +162,46 @@ def seed_everything(seed: int, exe: Execution) -> None:
 
 
 def set_determinism(exe: Execution) -> None:
-    """Deterministic kernels on CUDA when ``exe.deterministic`` (the CPU kernels used here are
-    deterministic already, and the call costs ~1.5 s of imports)."""
-    if exe.deterministic and exe.device.type == "cuda":
+    """On CUDA: deterministic kernels when ``exe.deterministic`` (cuBLAS's workspace set, cuDNN's
+    autotuner off; kernels with no deterministic version warn, and ``record_nondeterminism`` lists
+    them), else cuDNN's autotuner on. The CPU kernels used here are deterministic already, and the
+    call costs ~1.5 s of imports."""
+    if exe.device.type != "cuda":
+        return
+    if exe.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)  # before the first cuBLAS call
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+_NONDETERMINISTIC = re.compile(r"^(\S+) does not have a deterministic implementation")
+
+
+@contextlib.contextmanager
+def record_nondeterminism():
+    """Collect the names of the kernels that warned "does not have a deterministic implementation"
+    (``use_deterministic_algorithms(warn_only=True)``) in the block; other warnings pass through."""
+    kernels: list[str] = []
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        found = _NONDETERMINISTIC.match(str(message))
+        if found:
+            if found.group(1) not in kernels:
+                kernels.append(found.group(1))
+            return
+        shown(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=".*does not have a deterministic implementation")
+        warnings.showwarning = show
+        try:
+            yield kernels
+        finally:
+            warnings.showwarning = shown
 
 
 @contextlib.contextmanager
@@ -131,9 +249,14 @@ def maybe_compile(model: nn.Module, mode: str | None) -> nn.Module:
 
 
 def autocast(exe: Execution | None):
-    if exe is None or not exe.bf16:
+    if exe is None or exe.precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(exe.device.type, dtype=torch.bfloat16)
+    return torch.autocast(exe.device.type, dtype=torch.float16 if exe.precision == "fp16" else torch.bfloat16)
+
+
+def grad_scaler(exe: Execution):
+    """A GradScaler for fp16 autocast (loss scaling against underflow); None otherwise."""
+    return torch.amp.GradScaler(exe.device.type) if exe.grad_scaler else None
 
 
 def to_format(x: torch.Tensor, exe: Execution | None) -> torch.Tensor:

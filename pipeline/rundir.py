@@ -53,6 +53,7 @@ class Checkpoint:
     history: list
     elapsed: float
     monitor: dict
+    scaler: dict | None = None  # fp16's GradScaler state (loss scale, growth tracker)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ class TrainSettings(Strict):
 
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")  # auto | cpu | cuda | cuda:N
     deterministic: bool = True  # bitwise-repeatable on CPU; GPU kernels stay nondeterministic
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on sm >= 8.0, else fp32 (README table)
     channels_last: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
     compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = "off"  # torch.compile mode (eager fallback)
     optimizer_impl: Literal["auto", "foreach", "fused", "loop"] = "auto"  # auto: fused on CUDA, torch's default on CPU

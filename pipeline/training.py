@@ -29,7 +29,16 @@ from .data import corrupt_labels, load_split, read_manifest, split_validation
 from .data.augment import Augment
 from .data.loader import DeviceLoader, Normalize, normalizer
 from .errors import TrainingDiverged
-from .execution import Execution, autocast, distributed, maybe_compile, seed_everything, to_format
+from .execution import (
+    Execution,
+    autocast,
+    distributed,
+    grad_scaler,
+    maybe_compile,
+    record_nondeterminism,
+    seed_everything,
+    to_format,
+)
 from .models import create_model, trainable_params
 from .progress import EpochReporter
 from .rundir import TRAIN_METRICS, Checkpoint, RunDir
@@ -193,17 +202,23 @@ class Monitor:
         return es is not None and self.bad_epochs >= es.patience
 
 
-def train_step(step_model: nn.Module, optimizer: torch.optim.Optimizer, x, y, exe: Execution):
-    """One optimiser step: forward (autocast), cross-entropy on float logits, backward, update.
-    Returns the loss and logits, detached and still on the device (no host sync)."""
+def train_step(step_model: nn.Module, optimizer: torch.optim.Optimizer, x, y, exe: Execution, scaler=None):
+    """One optimiser step: forward (autocast), cross-entropy on float logits, backward, update (through
+    ``scaler``, a GradScaler, for fp16). Returns the loss and logits, detached and still on the device
+    (no host sync)."""
     if exe.cuda_graphs:  # reduce-overhead: a new step, the previous step's graph outputs may be reused
         torch.compiler.cudagraph_mark_step_begin()
     with autocast(exe):
         logits = step_model(to_format(x, exe))
         loss = F.cross_entropy(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:  # fp16: scale the loss against underflow; a step with inf/nan gradients is skipped
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return loss.detach(), logits.detach()
 
 
@@ -251,11 +266,11 @@ def train(
     Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch."""
     run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
-    with run.lock() if rank == 0 else contextlib.nullcontext():
-        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every)
+    with run.lock() if rank == 0 else contextlib.nullcontext(), record_nondeterminism() as warned:
+        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every, warned)
 
 
-def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every) -> TrainResult:
+def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, warned=()) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
@@ -269,6 +284,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe, exe.optimizer_impl)
+    scaler = grad_scaler(exe)
     if world > 1:  # gradients are averaged over ranks: the global batch is the recipe's
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
@@ -289,6 +305,8 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
         torch.set_rng_state(ckpt.torch_rng)
         step, epoch, history, elapsed = ckpt.step, ckpt.epoch, ckpt.history, ckpt.elapsed
         monitor = Monitor(**ckpt.monitor)
+        if scaler is not None and ckpt.scaler:
+            scaler.load_state_dict(ckpt.scaler)
 
     label = f"{config.name} seed {run.seed}"
     reporter = EpochReporter(label, total_epochs, history, every=log_every) if lead else None
@@ -304,7 +322,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
             lr = lr_at(recipe, step, epoch, monitor.plateau_factor)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss, logits = train_step(net, optimizer, x, y, exe)
+            loss, logits = train_step(net, optimizer, x, y, exe, scaler)
             loss_sum += loss * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
@@ -356,6 +374,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
                 history=history,
                 elapsed=elapsed,
                 monitor=monitor.__dict__,
+                scaler=None if scaler is None else scaler.state_dict(),
             )
         )
     if not lead:
@@ -365,6 +384,8 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
     run.save_weights(config.name, config.model, config_hash, model.state_dict())
     run.write_history(history)
     metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early)
+    # the execution as resolved, and the kernels that warned they stay nondeterministic
+    metrics["execution"] = replace(exe, device=device).record() | {"nondeterministic_kernels": list(warned)}
     run.write_metrics(TRAIN_METRICS, metrics)
     run.remove_checkpoint()  # finished: nothing left to resume
     return TrainResult(metrics, history, model)

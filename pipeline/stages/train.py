@@ -37,7 +37,7 @@ def train(project: Project, config: str, seed: int = 0, resume: bool = True, tag
             resume=resume,
             log_every=project.params.train.log_every_seconds,
         )
-        t.log_params({"execution": str(r.exe)})
+        t.log_params({f"execution.{k}": v for k, v in result.metrics.get("execution", {}).items()})
         t.log_dataset(**dataset_input(project, c, result.metrics), context="training")
         t.log_metrics({k: v for k, v in result.metrics.items() if k != "seed"})
         t.log_artifact(r.run.file(HISTORY))
