@@ -33,7 +33,8 @@ def test_full_profile_on_a_cpu_stops_with_the_estimate_and_the_ways_forward(tmp_
         f"error: no CUDA GPU: {CONFIG} seed 2 in the full profile would train for about {hours:,.0f} h"
     )
     assert f"the whole catalog ({plan['total_runs']} runs) {plan['total_hours']:,.0f} h" in line
-    for way in ("`make demo`", "GPU", "`repro launch`", "`train.allow_cpu: true` in params.yaml", f"{ALLOW_ENV}=1"):
+    for way in ("`make demo`", "GPU", "`repro launch`", "`train.allow_cpu: true` in params.yaml", f"{ALLOW_ENV}=1",
+                "`repro doctor`"):  # fmt: skip
         assert way in line
     assert not (tmp_path / "runs").exists()  # stopped before anything was written
 
@@ -61,4 +62,5 @@ def test_the_smoke_profile_and_a_cuda_device_pass(tmp_path, monkeypatch):
     preflight(project(tmp_path, profile="smoke"), CONFIG)
     p = project(tmp_path)
     monkeypatch.setattr(execution, "resolve_device", lambda name: torch.device("cuda"))  # as on a GPU machine
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     preflight(p, CONFIG)

@@ -68,5 +68,5 @@ def preflight(project: Project, config: str, seed: int = 0) -> None:
     raise NoGPUError(
         f"no CUDA GPU: {cost}; try the pipeline with `make demo` (smoke profile, minutes), train on a machine "
         f"with a GPU or on a cluster (`repro launch`), or allow the CPU: `train.allow_cpu: true` in params.yaml "
-        f"or {ALLOW_ENV}=1"
+        f"or {ALLOW_ENV}=1; `repro doctor` checks a machine (GPUs, numerics, data, disk) before a long run"
     )

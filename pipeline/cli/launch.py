@@ -29,12 +29,17 @@ def launch(
     ] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Submit failed runs again.")] = False,
     wait: Annotated[bool, typer.Option(help="Watch the jobs and record them in dvc.lock as they finish.")] = True,
+    doctor: Annotated[bool, typer.Option("--doctor", help="Run `repro doctor` as one job there first.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Submit even if a --doctor check fails.")] = False,
 ) -> None:
     """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
     from ..launch.launcher import launch as do_launch
 
     try:
-        result = guard(do_launch, state.project, configs, source, table, seeds, backend, address, retry_failed, wait)
+        result = guard(
+            do_launch, state.project, configs, source, table, seeds, backend, address, retry_failed, wait,
+            doctor=doctor, force=force,
+        )  # fmt: skip
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     if result["failed"]:

@@ -114,7 +114,12 @@ class Progress(threading.Thread):
 
 
 def run_job(spec: dict) -> dict:
-    """Train then evaluate one run; returns the evaluation metrics. Raises on failure (after recording it)."""
+    """Train then evaluate one run; returns the evaluation metrics. Raises on failure (after recording it).
+    A ``kind: doctor`` spec runs ``repro doctor`` instead (``launch --doctor``)."""
+    if spec.get("kind") == "doctor":
+        from .checkup import run_doctor_job
+
+        return run_doctor_job(spec, tags_of(spec))
     root, key, config, seed = Path(spec["root"]), spec["key"], spec["config"], int(spec["seed"])
     os.chdir(root)
     if spec.get("tracking_uri"):

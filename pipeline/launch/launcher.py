@@ -326,13 +326,18 @@ class Launcher:
 
 
 def launch(project, patterns=None, source=None, table=None, seeds=None, backend="local", address=None,
-           retry_failed=False, wait=True, echo=_echo) -> dict:  # fmt: skip
+           retry_failed=False, wait=True, echo=_echo, doctor=False, force=False) -> dict:  # fmt: skip
     from .backends import BACKENDS
 
     if backend not in BACKENDS:
         raise LaunchError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     refs = select(project.params.runs, patterns, source, table, seeds)
-    return Launcher(project, backend, address, echo).launch(refs, retry_failed=retry_failed, wait=wait)
+    launcher = Launcher(project, backend, address, echo)
+    if doctor:  # `repro doctor` as one job on this backend first; a failed check stops here
+        from .checkup import doctor_first
+
+        doctor_first(launcher, make_backend(backend, project.root, launcher.settings, address), refs, force)
+    return launcher.launch(refs, retry_failed=retry_failed, wait=wait)
 
 
 def request_cancel(root: Path, keys: list[str]) -> None:
