@@ -8,7 +8,10 @@ them. On a CPU machine the GPU checks say so and the rest still run."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -86,10 +89,29 @@ def _driver() -> str:
 
 def _meta_params(config: Configuration) -> int:
     """Parameters and buffers of the configuration's model, built on the meta device (no memory)."""
-    classes, _ = input_shape(config)
-    with torch.device("meta"):
-        model = create_model(config.model, classes, **config.model_options)
-    return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
+    return _meta_count(config.model, json.dumps(config.model_options, sort_keys=True), input_shape(config)[0])
+
+
+@functools.cache
+def _meta_count(model: str, options: str, classes: int) -> int:
+    with torch.device("meta"), _no_init():
+        net = create_model(model, classes, **json.loads(options))
+    return sum(t.numel() for t in net.parameters()) + sum(t.numel() for t in net.buffers())
+
+
+@contextlib.contextmanager
+def _no_init():
+    """``torch.nn.init`` does nothing inside: a count needs shapes only, and initialisers on the meta
+    device run through Python reference kernels (~1 s per model)."""
+    names = [n for n in vars(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.nn.init, n, fn)
 
 
 def largest_per_family(configs: list[Configuration]) -> dict[str, Configuration]:
