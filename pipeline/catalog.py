@@ -242,7 +242,7 @@ class Claim(Strict):
     ``why`` (e.g. it needs ImageNet)."""
 
     text: str  # the source's claim in one sentence
-    better: str  # configuration expected to win
+    better: str | None = None  # configuration expected to win; None only for a cited claim on unbuilt networks
     worse: str | list[str] | None = None  # None only for cited claims and cost claims with a reference
     metric: str
     higher_is_better: bool = True
@@ -269,6 +269,8 @@ class Claim(Strict):
         if self.cited:
             if not self.why:
                 raise ValueError("a cited claim says why it has no verdict (why: ...)")
+        elif self.better is None:
+            raise ValueError("a trained or cost claim names the configuration expected to win (better: ...)")
         elif self.kind == "cost":
             if self.metric not in COST_METRICS:
                 raise ValueError(f"a cost claim counts one of {', '.join(COST_METRICS)}, not {self.metric!r}")
@@ -392,7 +394,7 @@ class Source(Strict):
                     raise ValueError(f"table {key}: a ratio divides two different rows")
         for claim in self.claims:
             for arm in (claim.better, *claim.worse_arms):
-                if arm not in self.configurations:
+                if arm is not None and arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
         for key, table in self.tables.items():
             if table.figure == "curves" and not any(c.reported_curves for c in self.configurations_in(key).values()):
