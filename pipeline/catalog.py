@@ -449,6 +449,8 @@ def catalog_schema() -> dict:
     """The JSON Schema of a catalog file (``repro schema`` writes it to reproduce/schema.json). A recipe in
     the file is a partial Recipe (the source's default, or a configuration's overrides): same keys."""
     schema = Source.model_json_schema()
+    recipe = Recipe.model_json_schema()
+    schema["$defs"] |= recipe.pop("$defs") | {"Recipe": recipe}
     for holder in (schema, schema["$defs"]["ConfigEntry"]):
         recipe = holder["properties"]["recipe"]
         holder["properties"]["recipe"] = {"$ref": "#/$defs/Recipe", "description": recipe["description"]}
