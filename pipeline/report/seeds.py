@@ -160,9 +160,7 @@ def describe(result: dict) -> str:
     for f in result["figures"]:
         label = f"{f['config']} {f['column']}"
         need = n(f["seeds_needed"], f)
-        lines.append(
-            f"  {label:<{width}}  {f['verdict']:<16} now {f['runs_now']:>2}  need {need:>5}  {h(f):>10}"
-        )
+        lines.append(f"  {label:<{width}}  {f['verdict']:<16} now {f['runs_now']:>2}  need {need:>5}  {h(f):>10}")
     lines += ["", "ratios:"] + [
         f"  {r['source']} {r['ratio']}: {r['verdict']}, need {n(r['seeds_needed'], r)} ({h(r)})"
         for r in result["ratios"]
