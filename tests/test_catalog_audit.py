@@ -179,3 +179,9 @@ def test_readme_source_counts_come_from_the_catalog():
     columbia = next(line for line in readme.splitlines() if line.startswith("| `columbia-e4040`"))
     for reported in ("test accuracy", "test loss", "validation accuracy", "parameter counts", "CIFAR-100"):
         assert reported in columbia
+
+
+def test_only_a_cited_claim_may_leave_out_the_winning_arm():
+    assert Claim(text="t", metric="top1_error", cited=True, why="needs ImageNet").better is None
+    with pytest.raises(ValueError, match="names the configuration expected to win"):
+        Claim(text="t", worse="b", metric="top1_error")
