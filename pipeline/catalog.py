@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, field_validator, model_validator
 
+from .catalog_fields import FIELDS
 from .names import did_you_mean
 from .schema import CatalogError, Strict, line_of, read_yaml, validate_yaml
 
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "reproduce"
+# REPRO_CATALOG_DIR: another catalog folder (`repro check-source` runs a scratch project on one new file)
+CATALOG_DIR = Path(os.environ.get("REPRO_CATALOG_DIR") or Path(__file__).resolve().parent.parent / "reproduce")
 
 
 class Schedule(Strict):
@@ -242,7 +245,7 @@ class Claim(Strict):
     ``why`` (e.g. it needs ImageNet)."""
 
     text: str  # the source's claim in one sentence
-    better: str  # configuration expected to win
+    better: str | None = None  # configuration expected to win; None only for a cited claim on unbuilt networks
     worse: str | list[str] | None = None  # None only for cited claims and cost claims with a reference
     metric: str
     higher_is_better: bool = True
@@ -269,6 +272,8 @@ class Claim(Strict):
         if self.cited:
             if not self.why:
                 raise ValueError("a cited claim says why it has no verdict (why: ...)")
+        elif self.better is None:
+            raise ValueError("a trained or cost claim names the configuration expected to win (better: ...)")
         elif self.kind == "cost":
             if self.metric not in COST_METRICS:
                 raise ValueError(f"a cost claim counts one of {', '.join(COST_METRICS)}, not {self.metric!r}")
@@ -327,12 +332,16 @@ class Ratio(Strict):
     delta: Margin | None = None
 
 
+FIGURE_ALIASES = {"arl-vs-nal": "two-arm", "label-noise": "sweep"}  # old, paper-specific names of figure kinds
+
+
 class Table(Strict):
     caption: str
     rows: list[str]
     columns: list[str]
     # the figure this table gets; "curves": the figures in ``curve_figures``, plus a curve comparison table
-    figure: Literal["arl-vs-nal", "label-noise", "strip", "curves"] | None = None
+    figure: Literal["two-arm", "sweep", "strip", "curves", "arl-vs-nal", "label-noise"] | None = None
+    x_label: str = ""  # x axis of a two-arm or sweep figure
     curve_figures: list[CurveFigure] = []
     cited: dict[str, dict[str, float | str]] = {}  # printed cells that no configuration reproduces
     # cited cells as the source printed them (e.g. "224×224"); filled from the YAML scalar when absent
@@ -340,6 +349,11 @@ class Table(Strict):
     delta: Margin | None = None  # margin of every figure in this table (unless the figure declares one)
     ratios: list[Ratio] = []
     notes: str = ""
+
+    @field_validator("figure")
+    @classmethod
+    def _generic_name(cls, figure):
+        return FIGURE_ALIASES.get(figure, figure)
 
     @model_validator(mode="after")
     def _curves(self):
@@ -392,12 +406,59 @@ class Source(Strict):
                     raise ValueError(f"table {key}: a ratio divides two different rows")
         for claim in self.claims:
             for arm in (claim.better, *claim.worse_arms):
-                if arm not in self.configurations:
+                if arm is not None and arm not in self.configurations:
                     raise ValueError(f"claim {claim.text!r}: unknown configuration {arm!r}")
         for key, table in self.tables.items():
             if table.figure == "curves" and not any(c.reported_curves for c in self.configurations_in(key).values()):
                 raise ValueError(f"table {key}: figure curves, but none of its configurations has reported_curves")
         return self
+
+
+CATALOG_MODELS = (
+    Schedule,
+    Augmentation,
+    Normalization,
+    Validation,
+    EarlyStopping,
+    Recipe,
+    Margin,
+    Reported,
+    ReportedCurve,
+    Claim,
+    ConfigEntry,
+    CurveFigure,
+    Ratio,
+    Table,
+    Source,
+)  # fmt: skip  (inner models first: the order they are rebuilt in)
+
+
+def _describe() -> None:
+    """Attach each field's description (pipeline/catalog_fields.py) for the JSON Schema and editors."""
+    for model in CATALOG_MODELS:
+        for name, field in model.model_fields.items():
+            field.description = FIELDS.get(model.__name__, {}).get(name)
+    for model in CATALOG_MODELS:
+        model.model_rebuild(force=True)
+
+
+_describe()
+
+
+def catalog_schema() -> dict:
+    """The JSON Schema of a catalog file (``repro schema`` writes it to reproduce/schema.json). A recipe in
+    the file is a partial Recipe (the source's default, or a configuration's overrides): same keys."""
+    schema = Source.model_json_schema()
+    recipe = Recipe.model_json_schema()
+    schema["$defs"] |= recipe.pop("$defs") | {"Recipe": recipe}
+    for holder in (schema, schema["$defs"]["ConfigEntry"]):
+        recipe = holder["properties"]["recipe"]
+        holder["properties"]["recipe"] = {"$ref": "#/$defs/Recipe", "description": recipe["description"]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "attention-repro catalog file (reproduce/<id>.yaml); guide: reproduce/README.md",
+    }
 
 
 class Configuration(Strict):

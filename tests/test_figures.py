@@ -176,8 +176,8 @@ def test_table_plots_arl_nal_noise_and_strip(runs, source, tmp_path):
     arl = figures.arl_vs_nal(source, Results(runs_dir, seeds), out, "full")
     noise = figures.label_noise(source, Results(runs_dir, seeds), out, "full")
     strip = figures.zam_strip(source, Results(runs_dir, seeds), out, "full")
-    assert [p.name for p in arl] == ["demo-table3-arl-vs-nal.png"]
-    assert [p.name for p in noise] == ["demo-table5-label-noise.png"]
+    assert [p.name for p in arl] == ["demo-table3-two-arm.png"]
+    assert [p.name for p in noise] == ["demo-table5-sweep.png"]
     assert [p.name for p in strip] == ["demo-resnet18-strip.png"]
     for path in arl + noise + strip:
         assert_png(path)
@@ -207,8 +207,8 @@ def test_partial_results_do_not_crash(runs, source, tmp_path):
     written = figures.render_figures({"demo": source}, Results(runs_dir, seeds), tmp_path / "fig", "full")
     assert {p.name for p in written} == {
         "demo-curves.png",
-        "demo-table3-arl-vs-nal.png",
-        "demo-table5-label-noise.png",
+        "demo-table3-two-arm.png",
+        "demo-table5-sweep.png",
         "demo-resnet18-strip.png",
     }
     for path in written:

@@ -76,7 +76,11 @@ def test_repro_seeds_json_and_table_from_a_small_plan(project):
     fig = next(f for f in out["figures"] if f["config"] == "zam-mobilenet-zamr" and f["column"] == "Avg Acc")
     assert fig["verdict"] == "not run" and fig["seeds_needed"] >= 2 and fig["basis"].startswith("planned")
     assert fig["hours"] == pytest.approx(fig["seeds_needed"] * 1.0)  # 3600 s per run
-    assert next(f for f in out["figures"] if f["config"] == "zam-resnet18")["hours"] is None  # not in the plan
+    untimed = next(f for f in out["figures"] if f["config"] == "zam-resnet18")
+    assert untimed["hours"] is None and untimed["untimed"] == ["zam-resnet18"]  # not in the plan
+    assert fig["untimed"] == []
+    line = next(ln for ln in result.stderr.splitlines() if ln.strip().startswith("zam-resnet18 Best Acc"))
+    assert line.endswith("no time in the plan: run `repro plan`") and "— h" not in line
     claim = next(c for c in out["claims"] if c["better"] == "zam-mobilenet-zamr" and c["worse"] == "zam-mobilenet")
     assert "reported effect +0.55" in claim["basis"]  # Avg 73.50 vs 72.95
     assert claim["hours"] == pytest.approx(claim["seeds_per_arm"] * 1.5)  # 1 h + 0.5 h per seed pair

@@ -7,7 +7,7 @@ share; each module beside it registers a group of commands.
 """
 
 # isort: off
-from . import stages, tools, launch, doctor  # noqa: F401  (registers the commands, in this order in --help)
+from . import stages, tools, launch, doctor, sources  # noqa: F401  (registers the commands, in this order in --help)
 from .base import app
 
 # isort: on

@@ -247,21 +247,23 @@ def _table_plots(
             cells = _cells(source, key, table, results)
             if not any(c["values"] for c in cells):
                 continue
-            fig = _table_figure(source, key, table, cells, xlabel, profile)
+            fig = _table_figure(source, key, table, cells, table.x_label or xlabel, profile)
             written.append(_save(fig, Path(out_dir) / f"{source.id}-{key}-{tag}.png"))
     return written
 
 
 def arl_vs_nal(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
-    """Tables with `figure: arl-vs-nal` (wang2017 Table 3): error by network, reproduced vs reported."""
-    keys = [k for k, t in source.tables.items() if t.figure == "arl-vs-nal"]
-    return _table_plots(source, keys, results, out_dir, profile, "network (depth)", "arl-vs-nal")
+    """Tables with `figure: two-arm` (old name arl-vs-nal; wang2017 Table 3): one line per column (arm) across
+    the rows, reproduced vs reported."""
+    keys = [k for k, t in source.tables.items() if t.figure == "two-arm"]
+    return _table_plots(source, keys, results, out_dir, profile, "row", "two-arm")
 
 
 def label_noise(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
-    """Tables with `figure: label-noise` (wang2017 Table 5): test error by noise level per network."""
-    keys = [k for k, t in source.tables.items() if t.figure == "label-noise"]
-    return _table_plots(source, keys, results, out_dir, profile, "label noise level (1 − r)", "label-noise")
+    """Tables with `figure: sweep` (old name label-noise; wang2017 Table 5): the same over a setting swept in
+    the rows (e.g. the noise level), one line per column."""
+    keys = [k for k, t in source.tables.items() if t.figure == "sweep"]
+    return _table_plots(source, keys, results, out_dir, profile, "row", "sweep")
 
 
 # --- 3. per-seed strip plots (ZAM) ---------------------------------------------------------------

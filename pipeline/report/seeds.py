@@ -79,7 +79,7 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
                     "source": source.id, "table": table, "row": row, "column": column, "config": name,
                     "verdict": judged.verdict, "runs_now": n_now, "catalog_runs": cfg.n_seeds,
                     "seeds_needed": needed, "capped": needed is None and known, "basis": basis,
-                    "hours": hours(name, needed),
+                    "hours": hours(name, needed), "untimed": [c for c in (name,) if c not in per_run],
                     "extra_hours": hours(name, None if needed is None else max(0, needed - n_now)),
                 }
             )  # fmt: skip
@@ -96,6 +96,7 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
                         "capped": needed is None and bool(s and s.sd),
                         "basis": "observed" if s is not None else "needs runs: no spread estimate yet",
                         "hours": None if None in h else round(sum(h), 2),
+                        "untimed": [c for c in (num, den) if c not in per_run],
                     }
                 )  # fmt: skip
         for result in evaluate_claims(source, runs, profile, pool):
@@ -126,6 +127,7 @@ def seed_plan(sources: dict[str, Source], results, plan: dict | None, plan_path:
                     "verdict": result.verdict, "seeds_per_arm": need, "basis": basis,
                     "capped": need is None and not basis.startswith(("unknown", "no spread")),
                     "hours": None if None in h else round(sum(h), 2),
+                    "untimed": [c for c in (claim.better, claim.worse) if c not in per_run],
                 }
             )  # fmt: skip
     extra = [f["extra_hours"] for f in figures if f["extra_hours"] is not None]
@@ -148,23 +150,23 @@ def describe(result: dict) -> str:
     def n(v, row):
         return str(v) if v is not None else f"> {result['seeds_cap']}" if row.get("capped") else "unknown"
 
-    def h(v):
-        return "—" if v is None else f"{v:,.1f}"
+    def h(row):  # hours; a configuration without a time in the plan says how to get one
+        if row["hours"] is not None:
+            return f"{row['hours']:,.1f} h"
+        return "no time in the plan: run `repro plan`" if row.get("untimed") else "— h"
 
     lines = [f"plan: {result['plan'] or 'none'} ({result['hours_are']})", "", "figures:"]
     width = max((len(f"{f['config']} {f['column']}") for f in result["figures"]), default=10)
     for f in result["figures"]:
         label = f"{f['config']} {f['column']}"
         need = n(f["seeds_needed"], f)
-        lines.append(
-            f"  {label:<{width}}  {f['verdict']:<16} now {f['runs_now']:>2}  need {need:>5}  {h(f['hours']):>8} h"
-        )
+        lines.append(f"  {label:<{width}}  {f['verdict']:<16} now {f['runs_now']:>2}  need {need:>5}  {h(f):>10}")
     lines += ["", "ratios:"] + [
-        f"  {r['source']} {r['ratio']}: {r['verdict']}, need {n(r['seeds_needed'], r)} ({h(r['hours'])} h)"
+        f"  {r['source']} {r['ratio']}: {r['verdict']}, need {n(r['seeds_needed'], r)} ({h(r)})"
         for r in result["ratios"]
     ]
     lines += ["", "claims (seeds per arm for 80% power):"] + [
-        f"  {c['better']} > {c['worse']}: {c['verdict']}, {n(c['seeds_per_arm'], c)} per arm ({h(c['hours'])} h)"
+        f"  {c['better']} > {c['worse']}: {c['verdict']}, {n(c['seeds_per_arm'], c)} per arm ({h(c)})"
         for c in result["claims"]
     ]
     return "\n".join(lines)
