@@ -46,6 +46,17 @@ def judge(project, key: str, entry: dict, cause: Callable[[], str | None]) -> tu
     return "failed", why or "the job ended without a result (killed, cancelled or its node was lost)"
 
 
+def close_runs(root: Path, entry: dict) -> None:
+    """A job that ended without finishing may have been killed outright: its MLflow runs still read
+    RUNNING; mark them KILLED (a job that took its SIGTERM did so itself)."""
+    if os.environ.get("REPRO_TRACKING", "on") == "off" or not entry.get("job_id"):
+        return
+    from ..tracking import tracking_uri
+    from ..trackstore import mark_killed
+
+    mark_killed(tracking_uri(root), {"job_id": str(entry["job_id"]), "backend": str(entry.get("backend"))})
+
+
 class Launcher:
     def __init__(self, project, backend_name: str, address: str | None = None, echo=_echo):
         self.project, self.root = project, project.root
@@ -53,6 +64,7 @@ class Launcher:
         self.backend_name, self.address, self.echo = backend_name, address, echo
         self.backend = None
         self.spawned = None
+        self.artifacts = (self.root / "mlartifacts").as_uri()
 
     # ------------------------------------------------------------------ planning
     def launch(
@@ -224,6 +236,8 @@ class Launcher:
             "gpus_per_run": self.settings.gpus_per_run,
             "tracking_uri": tracking,
             "tracking_wait": self.spawned is not None and tracking == self.spawned["uri"],
+            # launch's server or SQLite: artifacts in the project's mlartifacts/ whoever creates the experiment
+            "artifact_location": None if os.environ.get("MLFLOW_TRACKING_URI") else self.artifacts,
         }
 
     # ------------------------------------------------------------------ tracking
@@ -305,6 +319,7 @@ class Launcher:
         else:
             entry.update(outcome="failed", error=cause)
             summary["failed"][key] = cause
+            close_runs(self.root, entry)
             self.echo(f"failed {key} (job {entry['job_id']}): {cause} (log: {entry.get('log')})")
 
     def _record(self, state: dict, key: str, summary: dict, note: str = "") -> None:

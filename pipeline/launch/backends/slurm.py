@@ -20,16 +20,19 @@ from pathlib import Path
 import submitit
 
 from ..config import LaunchError, LaunchSettings
-from ..job import run_job
+from ..job import handle_sigterm, run_job
 
 RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "PREEMPTED", "RESV_DEL_HOLD"}
 
 
 class SlurmRun(submitit.helpers.Checkpointable):
-    """The pickled callable of each array task; its default ``checkpoint`` resubmits the same call."""
+    """The pickled callable of each array task; its default ``checkpoint`` resubmits the same call.
+    submitit ignores SIGTERM ("Bypassing signal SIGTERM"): the job takes it back, so ``scancel`` and
+    ``scontrol requeue`` stop it at once (its MLflow run KILLED) rather than after Slurm's KillWait."""
 
     def __call__(self, spec: dict) -> dict:
+        handle_sigterm()
         return run_job(spec)
 
 
