@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+
 from tests._launch import CHEAP, env, repro, smoke_project
 
 pytestmark = [pytest.mark.slurm, pytest.mark.launch]
@@ -72,7 +73,7 @@ def test_a_job_that_can_never_start_is_flagged_and_one_that_waits_is_not(slurm, 
     repro(project, "cancel")
 
     # a node that is only busy: the job waits for Resources, which is not flagged
-    blocker = slurm.run("sbatch", "--cpus-per-task=2", "--wrap=sleep 600").stdout.split()[-1]
+    blocker = slurm.run("sbatch", "--cpus-per-task=2", "--output=/dev/null", "--wrap=sleep 600").stdout.split()[-1]
     try:
         params = project / "params.yaml"
         assert params.read_text().count("cpus_per_task: 64") == 1
