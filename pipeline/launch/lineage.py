@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,9 +49,19 @@ def dvc(root: Path, *args: str, timeout: float = DVC_TIMEOUT) -> subprocess.Comp
         stdin=subprocess.DEVNULL,
     )
     if out.returncode != 0:
-        last = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-        raise LaunchError(f"`dvc {' '.join(args[:3])}…` failed in {root}: {last[0]}")
+        raise LaunchError(f"`dvc {' '.join(args[:3])}…` failed in {root}: {failure(out.stderr, out.stdout)}")
     return out
+
+
+def failure(*outputs: str) -> str:
+    """The failing stage's own message (its one-line ``error: …``, or a traceback's last line) and
+    DVC's last line, from DVC's output; just DVC's last line when the stage said nothing."""
+    lines = [line.strip() for text in outputs for line in text.splitlines() if line.strip()]
+    dvc_says = next((line for line in reversed(lines) if line.startswith("ERROR:")), lines[-1] if lines else "")
+    own = [line for line in lines if re.match(r"(error: |[\w.]*(Error|Exception): )", line)]
+    if not own:
+        return dvc_says or "(no output)"
+    return f"{own[-1]} (DVC: {dvc_says})"
 
 
 def stale_stages(root: Path, stages: list[str]) -> set[str]:
