@@ -23,7 +23,11 @@ def _profile_project(create: bool = False):
 
     project = guard(redirect, state.project, create)
     if project.root != state.project.root:
-        err.print(f"smoke profile: in the smoke copy {project.root} (params.yaml here says full)", highlight=False)
+        err.print(
+            f"smoke profile: in the smoke copy {project.root} (params.yaml here says full)",
+            highlight=False,
+            soft_wrap=True,
+        )
     return project
 
 
