@@ -14,6 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .trackstore import KIND as KIND  # re-exported: the UI tests read them here
+from .trackstore import NOTE as NOTE
+from .trackstore import ensure_experiment, ensure_store
+
 
 def store_root(project_root: Path) -> Path:
     return Path(os.environ.get("DVC_ROOT") or project_root).resolve()
@@ -37,23 +41,15 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-NOTE = "mlflow.note.content"  # the experiment's (or run's) description in the MLflow UI
-KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens it as model training, not GenAI
-
-
 def _warn(msg: str) -> None:
     print(f"warning: MLflow: {msg}", file=sys.stderr)
 
 
 def _set_note(mlflow, experiment: str, text: str) -> None:
     """Describe ``experiment`` with ``text`` (and mark it a model-training experiment) unless it
-    already reads so: one read, a write only on change."""
-    exp = mlflow.get_experiment_by_name(experiment)
-    if exp is None:
-        return
-    for key, value in ((NOTE, text), KIND):
-        if exp.tags.get(key) != value:
-            mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, key, value)
+    already reads so: a write only on change, retried when a concurrent writer wins."""
+    if mlflow.get_experiment_by_name(experiment) is not None:
+        ensure_experiment(mlflow, experiment, None, text)
 
 
 def metadata_dataset(name: str, digest: str, source: str, profile: dict):
@@ -181,15 +177,12 @@ def stage_run(
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep stage logs to our own lines
         logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # the pickle-format notice, chosen knowingly
         mlflow.set_tracking_uri(uri)
-        if mlflow.get_experiment_by_name(experiment) is None:
-            with contextlib.suppress(Exception):  # a concurrent stage may create it first
-                # a server stores artifacts itself (--serve-artifacts); locally they go beside mlflow.db
-                mlflow.create_experiment(
-                    experiment, artifact_location=None if remote else artifact_location(project_root)
-                )
-        mlflow.set_experiment(experiment)
-        if description is not None:
-            _set_note(mlflow, experiment, description)
+        ensure_store(uri)  # a fresh SQLite store is created and migrated once, under a lock
+        # artifacts beside mlflow.db whichever writer creates the experiment (launch's server too: it
+        # says so with REPRO_ARTIFACT_LOCATION); another server keeps its own artifact store
+        location = os.environ.get("REPRO_ARTIFACT_LOCATION") or (None if remote else artifact_location(project_root))
+        experiment_id = ensure_experiment(mlflow, experiment, location, description)
+        mlflow.set_experiment(experiment_id=experiment_id)
         all_tags = {
             "git.commit": git_commit(store_root(project_root)),
             "profile": profile,

@@ -17,6 +17,20 @@ TableOpt = Annotated[str | None, typer.Option(help="Only the runs of one table: 
 SeedsOpt = Annotated[str | None, typer.Option(help="Seeds, e.g. 0,1 or 0-4 (default: params.yaml's).")]
 
 
+def _profile_project(create: bool = False):
+    """``--profile smoke`` on a full checkout: the smoke copy (.demo/), which DVC runs in the smoke profile."""
+    from ..launch.smokecopy import redirect
+
+    project = guard(redirect, state.project, create)
+    if project.root != state.project.root:
+        err.print(
+            f"smoke profile: in the smoke copy {project.root} (params.yaml here says full)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    return project
+
+
 @app.command()
 def launch(
     configs: Selection = None,
@@ -35,9 +49,10 @@ def launch(
     """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
     from ..launch.launcher import launch as do_launch
 
+    project = _profile_project(create=True)
     try:
         result = guard(
-            do_launch, state.project, configs, source, table, seeds, backend, address, retry_failed, wait,
+            do_launch, project, configs, source, table, seeds, backend, address, retry_failed, wait,
             doctor=doctor, force=force,
         )  # fmt: skip
     except KeyboardInterrupt:
@@ -61,7 +76,7 @@ def status(
     from ..launch.status import status as do_status
     from ..launch.status import table_rows
 
-    result = guard(do_status, state.project, configs, source, table, seeds, plan)
+    result = guard(do_status, _profile_project(), configs, source, table, seeds, plan)
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -83,5 +98,5 @@ def cancel(
     """Cancel the selected runs' queued and running jobs."""
     from ..launch.status import cancel as do_cancel
 
-    keys = guard(do_cancel, state.project, configs, source, table, seeds)
+    keys = guard(do_cancel, _profile_project(), configs, source, table, seeds)
     err.print(f"cancelled {len(keys)} job(s)" + (f": {', '.join(keys)}" if keys else ""), highlight=False)

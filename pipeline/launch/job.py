@@ -23,7 +23,8 @@ import threading
 import traceback
 from pathlib import Path
 
-from ..rundir import CHECKPOINT
+from ..rundir import CHECKPOINT, EVAL_METRICS
+from .lineage import finished_on_disk
 from .state import now, read_record, write_record
 
 PROGRESS_S = float(os.environ.get("REPRO_LAUNCH_PROGRESS_S", "10"))  # how often a job notes its epoch
@@ -122,6 +123,8 @@ def run_job(spec: dict) -> dict:
         return run_doctor_job(spec, tags_of(spec))
     root, key, config, seed = Path(spec["root"]), spec["key"], spec["config"], int(spec["seed"])
     os.chdir(root)
+    if spec.get("artifact_location"):
+        os.environ["REPRO_ARTIFACT_LOCATION"] = spec["artifact_location"]
     if spec.get("tracking_uri"):
         os.environ["MLFLOW_TRACKING_URI"] = spec["tracking_uri"]
         if spec.get("tracking_wait"):  # launch's own server, started alongside the jobs
@@ -134,6 +137,11 @@ def run_job(spec: dict) -> dict:
     tags = tags_of(spec)
     run_dir = project.run(config, seed).path
     previous = read_record(root, key) or {}
+    if previous.get("job_id") == tags["job_id"]:  # this job ran before (requeued, or restarted by its backend)
+        if previous.get("state") == "done" and finished_on_disk(run_dir):
+            print(f"{key}: this job finished the run already ({previous.get('ended')}); nothing to do", flush=True)
+            return json.loads((run_dir / EVAL_METRICS).read_text())
+        _close_killed_attempts(root, tags)
     resumed = checkpoint_epoch(run_dir)
     attempts = previous.get("attempts", 0) + 1 if previous.get("job_id") == tags["job_id"] else 1
     record = {
@@ -179,6 +187,19 @@ def run_job(spec: dict) -> dict:
     return metrics if isinstance(metrics, dict) else {}
 
 
+def _close_killed_attempts(root: Path, tags: dict) -> None:
+    """An earlier attempt of this job was killed outright (SIGKILL, lost node): its MLflow runs still
+    read RUNNING; mark them KILLED."""
+    if os.environ.get("REPRO_TRACKING", "on") == "off":
+        return
+    from ..tracking import tracking_uri
+    from ..trackstore import mark_killed
+
+    closed = mark_killed(tracking_uri(root), {"job_id": tags["job_id"], "backend": tags["backend"]})
+    if closed:
+        print(f"marked {closed} MLflow run(s) of an earlier attempt of job {tags['job_id']} KILLED", flush=True)
+
+
 def _wait_for_server(uri: str, timeout: float = 180) -> None:
     """Until launch's MLflow server answers (it starts while the jobs queue); then tracking takes over
     (a server that never comes up only turns tracking off, with a warning)."""
@@ -209,11 +230,17 @@ def _terminate(signum, _frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # the stages' Ctrl-C clean-up: MLflow run KILLED
 
 
+def handle_sigterm() -> None:
+    """SIGTERM (scancel, scontrol requeue, a node drained) stops the job at once, the run marked KILLED
+    and the job's record "interrupted", instead of waiting for the SIGKILL that follows."""
+    signal.signal(signal.SIGTERM, _terminate)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or argv[0] not in ("run", "train"):
         print("usage: python -m pipeline.launch.job run|train SPEC_JSON", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _terminate)
+    handle_sigterm()
     spec = json.loads(argv[1])
     try:
         if argv[0] == "train":

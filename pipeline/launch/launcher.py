@@ -46,6 +46,17 @@ def judge(project, key: str, entry: dict, cause: Callable[[], str | None]) -> tu
     return "failed", why or "the job ended without a result (killed, cancelled or its node was lost)"
 
 
+def close_runs(root: Path, entry: dict) -> None:
+    """A job that ended without finishing may have been killed outright: its MLflow runs still read
+    RUNNING; mark them KILLED (a job that took its SIGTERM did so itself)."""
+    if os.environ.get("REPRO_TRACKING", "on") == "off" or not entry.get("job_id"):
+        return
+    from ..tracking import tracking_uri
+    from ..trackstore import mark_killed
+
+    mark_killed(tracking_uri(root), {"job_id": str(entry["job_id"]), "backend": str(entry.get("backend"))})
+
+
 class Launcher:
     def __init__(self, project, backend_name: str, address: str | None = None, echo=_echo):
         self.project, self.root = project, project.root
@@ -53,6 +64,7 @@ class Launcher:
         self.backend_name, self.address, self.echo = backend_name, address, echo
         self.backend = None
         self.spawned = None
+        self.artifacts = (self.root / "mlartifacts").as_uri()
 
     # ------------------------------------------------------------------ planning
     def launch(
@@ -105,6 +117,9 @@ class Launcher:
         for r in refs:
             if classes[r.key] == "done":
                 summary["done"].append(r.key)
+                entry = state["jobs"].get(r.key)
+                if entry and not entry.get("ended"):  # recorded, but its launcher stopped before noting so
+                    entry.update(ended=now(), outcome="done")
             elif classes[r.key] == "unrecorded":
                 self._record(state, r.key, summary, note="finished earlier")
         todo = [r for r in refs if classes[r.key] == "todo"]
@@ -224,6 +239,8 @@ class Launcher:
             "gpus_per_run": self.settings.gpus_per_run,
             "tracking_uri": tracking,
             "tracking_wait": self.spawned is not None and tracking == self.spawned["uri"],
+            # launch's server or SQLite: artifacts in the project's mlartifacts/ whoever creates the experiment
+            "artifact_location": None if os.environ.get("MLFLOW_TRACKING_URI") else self.artifacts,
         }
 
     # ------------------------------------------------------------------ tracking
@@ -267,18 +284,27 @@ class Launcher:
         while pending:
             self._take_cancel_requests(state, pending)
             states = self.backend.poll({k: state["jobs"][k]["job_id"] for k in pending})
+            waiting = self._pending_reasons(state, states)
             for key, s in sorted(states.items()):
                 if s == "gone":
                     self._finish(state, key, summary)
                     pending.discard(key)
-                elif seen.get(key) != s:
+                elif seen.get(key) != (s, waiting.get(key)):
                     rec = read_record(self.root, key) or {}
                     where = f" on {rec.get('host')} GPU {rec.get('gpu')}" if s == "running" and rec else ""
-                    self.echo(f"{s} {key} (job {state['jobs'][key]['job_id']}){where}")
-                seen[key] = s
+                    why = f": {waiting[key][0]}" if s == "queued" and key in waiting else ""
+                    self.echo(f"{s} {key} (job {state['jobs'][key]['job_id']}){where}{why}")
+                seen[key] = (s, waiting.get(key))
             save_state(self.root, state)
             if pending:
                 time.sleep(self.settings.poll_s)
+
+    def _pending_reasons(self, state: dict, states: dict[str, str]) -> dict[str, tuple[str, bool]]:
+        """Why the queued jobs wait (Slurm's pending reason), flagging those that can never start."""
+        queued = {k: state["jobs"][k]["job_id"] for k, s in states.items() if s == "queued"}
+        if not queued or not hasattr(self.backend, "pending"):
+            return {}
+        return self.backend.pending(queued)
 
     def _take_cancel_requests(self, state: dict, pending: set[str]) -> None:
         path = cancel_request_path(self.root)
@@ -299,12 +325,12 @@ class Launcher:
         outcome, cause = judge(self.project, key, entry, lambda: self.backend.cause(key, entry["job_id"]))
         if entry.get("cancelled") and outcome == "failed":
             cause = f"cancelled by `repro cancel` ({cause})"
-        entry["ended"] = now()
-        if outcome == "finished":
+        if outcome == "finished":  # "ended" once recorded: an interrupted record is judged again next launch
             self._record(state, key, summary)
         else:
-            entry.update(outcome="failed", error=cause)
+            entry.update(outcome="failed", error=cause, ended=now())
             summary["failed"][key] = cause
+            close_runs(self.root, entry)
             self.echo(f"failed {key} (job {entry['job_id']}): {cause} (log: {entry.get('log')})")
 
     def _record(self, state: dict, key: str, summary: dict, note: str = "") -> None:

@@ -2,7 +2,8 @@
 
 A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) are up to date per
 ``dvc status``; *unrecorded* when its folder holds finished metrics (train.json, eval.json, model.pt)
-that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it);
+that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it)
+or whose record was cut short (``recording_marker``);
 otherwise it is still *to do*. A stale entry in dvc.lock (the code, params or data changed) is to do:
 its old metrics are never recorded as current.
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -46,9 +49,19 @@ def dvc(root: Path, *args: str, timeout: float = DVC_TIMEOUT) -> subprocess.Comp
         stdin=subprocess.DEVNULL,
     )
     if out.returncode != 0:
-        last = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["(no output)"]
-        raise LaunchError(f"`dvc {' '.join(args[:3])}…` failed in {root}: {last[0]}")
+        raise LaunchError(f"`dvc {' '.join(args[:3])}…` failed in {root}: {failure(out.stderr, out.stdout)}")
     return out
+
+
+def failure(*outputs: str) -> str:
+    """The failing stage's own message (its one-line ``error: …``, or a traceback's last line) and
+    DVC's last line, from DVC's output; just DVC's last line when the stage said nothing."""
+    lines = [line.strip() for text in outputs for line in text.splitlines() if line.strip()]
+    dvc_says = next((line for line in reversed(lines) if line.startswith("ERROR:")), lines[-1] if lines else "")
+    own = [line for line in lines if re.match(r"(error: |[\w.]*(Error|Exception): )", line)]
+    if not own:
+        return dvc_says or "(no output)"
+    return f"{own[-1]} (DVC: {dvc_says})"
 
 
 def stale_stages(root: Path, stages: list[str]) -> set[str]:
@@ -74,22 +87,63 @@ def finished_on_disk(run_dir: Path) -> bool:
 def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
     """{key: "done" | "unrecorded" | "todo"} for ``refs``."""
     stale = stale_stages(root, [s for r in refs for s in stage_names(r.key)])
-    locked = locked_stages(root)
+    locked, cut_short = locked_stages(root), recording(root)
     result = {}
     for r in refs:
         stages = stage_names(r.key)
         if not any(s in stale for s in stages):
             result[r.key] = "done"
-        elif not all(s in locked for s in stages) and finished_on_disk(runs_dir / r.key):
+        elif (not all(s in locked for s in stages) or r.key in cut_short) and finished_on_disk(runs_dir / r.key):
             result[r.key] = "unrecorded"
         else:
             result[r.key] = "todo"
     return result
 
 
+def recording_marker(root: Path, key: str) -> Path:
+    """Present while ``key``'s record is being written: a run whose record was cut short (the launcher
+    killed mid-commit) is re-recorded by the next launch, never trained again."""
+    return root / ".repro" / "recording" / key
+
+
+def recording(root: Path) -> set[str]:
+    folder = root / ".repro" / "recording"
+    return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
 def record(root: Path, key: str) -> None:
-    """Record a finished run's outputs in dvc.lock (model.pt goes to the DVC cache)."""
-    dvc(root, "commit", "--force", *stage_names(key))
+    """Record a finished run's outputs in dvc.lock (model.pt goes to the DVC cache).
+
+    ``dvc commit`` runs in its own session, so a Ctrl-C at the terminal does not cut it short: the
+    record completes, then the interrupt goes on. A harder kill leaves the marker for the next launch."""
+    marker = recording_marker(root, key)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    cmd = [sys.executable, "-m", "dvc", "commit", "--force", *stage_names(key)]
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=dvc_env(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, text=True,
+        )  # fmt: skip
+        interrupted = None
+        while True:
+            try:
+                code = proc.wait(timeout=DVC_TIMEOUT)
+                break
+            except KeyboardInterrupt as exc:  # finish the record first
+                interrupted = exc
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+                break
+        out.seek(0)
+        text = out.read()
+    if code != 0:
+        last = text.strip().splitlines()[-1:] or [f"exited {code}"]
+        raise LaunchError(f"`dvc commit --force {' '.join(stage_names(key))}` failed in {root}: {last[0]}")
+    marker.unlink(missing_ok=True)
+    if interrupted is not None:
+        raise interrupted
 
 
 def prepare_data(root: Path, datasets: list[str]) -> list[str]:

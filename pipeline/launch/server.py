@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..trackstore import ensure_store
 from .config import LaunchError
 
 START_TIMEOUT = 120
@@ -47,10 +48,13 @@ def healthy(uri: str | None, timeout: float = 2) -> bool:
 
 
 def spawn(root: Path, host: str, log: Path, port: int | None = None) -> dict:
-    """Start the server without waiting (it takes ~10-20 s to come up: start it early, ``wait_ready`` later)."""
+    """Start the server without waiting (it takes ~10-20 s to come up: start it early, ``wait_ready`` later).
+    The store is made ready first, so stages writing to SQLite directly meanwhile (data preparation)
+    never race the server's own set-up."""
     port = _free_port(host, port)
     uri = f"http://{host}:{port}"
     (root / "mlartifacts").mkdir(exist_ok=True)
+    ensure_store(f"sqlite:///{root / 'mlflow.db'}")  # created/migrated once, before the server or any stage opens it
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable, "-m", "mlflow", "server",

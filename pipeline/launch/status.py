@@ -31,6 +31,19 @@ def _slurm_states(job_ids: list[str]) -> dict[str, str] | None:
         return None
 
 
+def _slurm_pending(slurm: dict[str, str]) -> dict[str, dict]:
+    """{job id: {"reason", "never_starts"}} for the queued Slurm jobs: Slurm's pending reason,
+    flagging one that cannot resolve (the request exceeds every node, the partition's limits...)."""
+    from .backends import pending
+
+    out = {}
+    for job_id, reason in pending.reasons([j for j, s in slurm.items() if s == "queued"]).items():
+        if reason and reason != "None":
+            line, never = pending.describe(job_id, reason)
+            out[job_id] = {"reason": line, "never_starts": never}
+    return out
+
+
 def _cause(project, entry: dict) -> str | None:
     """Why a job that left its backend ended, where that can be told without its launcher (Slurm)."""
     if entry["backend"] != "slurm":
@@ -51,6 +64,7 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
     watcher = launcher_pid(root)
     live_jobs = open_jobs(state, [r.key for r in refs])
     slurm = _slurm_states([e["job_id"] for e in live_jobs.values() if e["backend"] == "slurm"]) or {}
+    waiting = _slurm_pending(slurm) if slurm else {}
     rows = []
     for r in refs:
         entry = state["jobs"].get(r.key) or {}
@@ -75,6 +89,8 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
             row["state"] = "not started"
         if entry and row["state"] in ("running", "queued", "failed"):
             row |= {"backend": entry.get("backend"), "job_id": entry.get("job_id"), "log": entry.get("log")}
+        if row["state"] == "queued" and entry.get("backend") == "slurm":
+            row |= waiting.get(entry["job_id"], {})
         if row["state"] == "running" and rec.get("job_id") == entry.get("job_id"):
             row |= {k: rec.get(k) for k in ("host", "gpu", "epoch", "epochs", "attempts")}
         rows.append(row)
@@ -169,6 +185,7 @@ def table_rows(result: dict) -> tuple[list[tuple[str, ...]], str]:
         epoch = f"{row.get('epoch') or 0}/{row.get('epochs') or '?'}" if row["state"] == "running" else ""
         job = f"{row['backend']} {row['job_id']}" if row.get("job_id") else ""
         detail = f"{row['error']} (log: {row.get('log')})" if row.get("error") else ""
+        detail = detail or row.get("reason", "")
         rows.append((row["key"], LABELS.get(row["state"], row["state"]), job, where, epoch, detail))
     lines = [", ".join(f"{n} {LABELS.get(s, s)}" for s, n in result["totals"].items() if n)]
     if "remaining" in result:

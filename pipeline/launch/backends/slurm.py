@@ -20,16 +20,19 @@ from pathlib import Path
 import submitit
 
 from ..config import LaunchError, LaunchSettings
-from ..job import run_job
+from ..job import handle_sigterm, run_job
 
 RUNNING = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 QUEUED = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "PREEMPTED", "RESV_DEL_HOLD"}
 
 
 class SlurmRun(submitit.helpers.Checkpointable):
-    """The pickled callable of each array task; its default ``checkpoint`` resubmits the same call."""
+    """The pickled callable of each array task; its default ``checkpoint`` resubmits the same call.
+    submitit ignores SIGTERM ("Bypassing signal SIGTERM"): the job takes it back, so ``scancel`` and
+    ``scontrol requeue`` stop it at once (its MLflow run KILLED) rather than after Slurm's KillWait."""
 
     def __call__(self, spec: dict) -> dict:
+        handle_sigterm()
         return run_job(spec)
 
 
@@ -111,6 +114,7 @@ class SlurmBackend:
     def __init__(self, root: Path, settings: LaunchSettings):
         self.root, self.settings = root, settings
         self.folder = log_folder(root, settings)
+        self._pending: dict[tuple[str, str], tuple[str, bool]] = {}
         s = settings.slurm
         try:
             self.executor = submitit.SlurmExecutor(folder=self.folder, max_num_timeout=s.max_requeues, python=s.python)
@@ -167,6 +171,18 @@ class SlurmBackend:
 
     def cause(self, key: str, job_id: str) -> str | None:
         return job_cause(self.folder, job_id)
+
+    def pending(self, jobs: dict[str, str]) -> dict[str, tuple[str, bool]]:
+        """{key: (Slurm's pending reason as a line, can never start)} for the queued ``jobs``."""
+        from . import pending
+
+        out = {}
+        for job_id, reason in pending.reasons(jobs.values()).items():
+            if reason and reason != "None":
+                if (job_id, reason) not in self._pending:
+                    self._pending[job_id, reason] = pending.describe(job_id, reason)
+                out[next(k for k, j in jobs.items() if j == job_id)] = self._pending[job_id, reason]
+        return out
 
     def cancel(self, jobs: dict[str, str]) -> list[str]:
         scancel(jobs.values())
