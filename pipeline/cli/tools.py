@@ -144,8 +144,19 @@ def ui(
     store: Annotated[Path | None, typer.Option(help="SQLite store (default: the project's mlflow.db).")] = None,
 ) -> None:
     """Start the MLflow UI on this project's tracking store and print its URL."""
+    import socket
+
     from ..tracking import tracking_uri
 
+    if store is not None and not store.is_file():  # MLflow would create an empty store there
+        fail(f"no MLflow store at {store.resolve()}; check the path (after `make demo`: --store .demo/mlflow.db)")
+    with socket.socket() as probe:  # taken: say so, instead of printing a URL that shows another server
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+            fail(f"port {port} is already in use on 127.0.0.1; pick a free one, e.g. `repro ui --port {free}`")
     uri = f"sqlite:///{store.resolve()}" if store else tracking_uri(state.project.root)
     url = f"http://127.0.0.1:{port}"
     print(url, flush=True)
