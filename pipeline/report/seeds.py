@@ -151,7 +151,10 @@ def describe(result: dict) -> str:
     def h(v):
         return "—" if v is None else f"{v:,.1f}"
 
-    lines = [f"plan: {result['plan'] or 'none'} ({result['hours_are']})", "", "figures:"]
+    lines = [f"plan: {result['plan'] or 'none'} ({result['hours_are']})"]
+    if result.get("plan_coverage"):  # a plan older than the catalog: "—" hours where it has no estimate
+        lines.append(f"warning: {result['plan_coverage']}")
+    lines += ["", "figures:"]
     width = max((len(f"{f['config']} {f['column']}") for f in result["figures"]), default=10)
     for f in result["figures"]:
         label = f"{f['config']} {f['column']}"
