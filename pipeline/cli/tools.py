@@ -34,13 +34,29 @@ def _show(rows: list[dict], table, as_json: bool, wide: bool) -> None:
     _print_fitted(table(rows, base.out.width, wide))
 
 
+def _costs():
+    """The counts' cache under the project (``.repro/costs.json``), saying on stderr what it counts
+    when the cache misses (the first listing, or after the model code changed: ~0.5 s per model)."""
+    from ..inventory import Costs
+
+    def progress(done: int, total: int, model: str) -> None:
+        if done == 0:
+            err.print(f"counting parameters and MACs of {total} models (cached after this once) …", highlight=False)
+        if not err.is_terminal or done + 1 == total:
+            err.print(f"  {done + 1}/{total} {model}", highlight=False)
+        else:
+            err.print(f"  {done + 1}/{total} {model}", highlight=False, end="\r")
+
+    return Costs(state.project.root / ".repro" / "costs.json", progress)
+
+
 @app.command("list")
 def list_configs(as_json: AsJson = False, wide: Wide = False) -> None:
     """List every configuration in the catalog with its parameter count, MACs and reported figures."""
     from ..inventory import configuration_rows
     from ..listing import configuration_table
 
-    _show(guard(configuration_rows), configuration_table, as_json, wide)
+    _show(guard(configuration_rows, _costs()), configuration_table, as_json, wide)
 
 
 @app.command()
@@ -53,7 +69,7 @@ def models(
     from ..inventory import model_rows
     from ..listing import model_table
 
-    _show(guard(model_rows, classes), model_table, as_json, wide)
+    _show(guard(model_rows, classes, _costs()), model_table, as_json, wide)
 
 
 @app.command()
