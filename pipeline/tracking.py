@@ -147,13 +147,18 @@ class StageRun:
 
 def display_name(stage: str, experiment: str) -> str:
     """The run's name in the MLflow UI, distinguishing part first (the UI cuts long names): the stage's
-    item without the experiment's prefix, then the stage: ``train@wang2017-resnet164-c10-s0`` in
-    ``wang2017`` → ``resnet164-c10-s0 · train``. The full stage name stays in the ``stage`` tag."""
+    item without the dash-separated words it shares with the experiment's name, then the stage:
+    ``train@wang2017-resnet164-c10-s0`` in ``wang2017`` → ``resnet164-c10-s0 · train`` (``jay4869-a56-arl-s0``
+    in ``jay4869-keras`` → ``a56-arl-s0``). The full stage name stays in the ``stage`` tag."""
     kind, _, item = stage.partition("@")
     if not item:
         return stage
-    prefix = f"{experiment}-"
-    return f"{item[len(prefix) :] if item.startswith(prefix) and len(item) > len(prefix) else item} · {kind}"
+    words, shared = item.split("-"), 0
+    for a, b in zip(words[:-1], experiment.split("-"), strict=False):  # keep at least the last word
+        if a != b:
+            break
+        shared += 1
+    return f"{'-'.join(words[shared:])} · {kind}"
 
 
 def _reopen(mlflow, run_id: str | None, tags: dict, system_metrics: bool):

@@ -97,7 +97,7 @@ def mlflow_runs(project: Path, uri: str | None = None) -> dict[str, list]:
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=5000)
     by_name: dict[str, list] = {}
     for r in runs:
-        by_name.setdefault(r.info.run_name, []).append(r)
+        by_name.setdefault(r.data.tags["stage"], []).append(r)
     return by_name
 
 

@@ -88,7 +88,7 @@ def pipeline_runs(server, project):
     for args in (("fetch", DATASET), ("train", CONFIG), ("evaluate", CONFIG)):
         repro(project, server.url, *args)
     client = MlflowClient(server.url)
-    runs = {r.info.run_name: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    runs = {r.data.tags["stage"]: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
     train = runs.get(f"train@{CONFIG}-s0")
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)} if train else set()
     return runs, artifacts
