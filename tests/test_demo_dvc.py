@@ -51,7 +51,8 @@ def test_the_demo_copy_is_a_committed_git_repository(demo):
 
 def test_every_readme_dvc_command_works_in_the_demo_copy(demo):
     dest, env, key = demo
-    shown = dvc(dest, env, "exp", "show", "--no-pager")
+    dvc(dest, env, "exp", "show", "--no-pager")  # a table cut to the terminal: read the CSV form
+    shown = dvc(dest, env, "exp", "show", "--no-pager", "--csv")
     assert "workspace" in shown and "main" in shown
     dvc(dest, env, "exp", "show", "--no-pager", "--only-changed")
     narrow = dvc(dest, env, "exp", "show", "--no-pager", "--drop", ".*", "--keep", "top1_error|reproduced", "--csv")
@@ -67,7 +68,7 @@ def test_every_readme_dvc_command_works_in_the_demo_copy(demo):
     dvc(dest, env, "plots", "diff", "-o", "dvc_plots")
     assert (dest / "dvc_plots" / "index.html").is_file()
     dvc(dest, env, "plots", "show", "-o", "dvc_plots")
-    assert "four-steps" in dvc(dest, env, "exp", "show", "--no-pager")
+    assert "four-steps" in dvc(dest, env, "exp", "show", "--no-pager", "--csv")
 
     # the README's queue: one queued experiment of one stage, run by one worker
     dvc(dest, env, "exp", "run", "--queue", "--name", "queued", "-S", "smoke.iterations=2", f"train@{key}")
