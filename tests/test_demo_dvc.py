@@ -56,7 +56,9 @@ def test_every_readme_dvc_command_works_in_the_demo_copy(demo):
     assert "workspace" in shown and "main" in shown
     dvc(dest, env, "exp", "show", "--no-pager", "--only-changed")
     narrow = dvc(dest, env, "exp", "show", "--no-pager", "--drop", ".*", "--keep", "top1_error|reproduced", "--csv")
-    assert narrow.splitlines()[0].split(",")[-1].endswith("reproduced"), narrow
+    header, *rows = narrow.splitlines()
+    assert set(header.split(",")) == {"top1_error", "reproduced"}, narrow
+    assert len(rows) == 2 and "!" not in narrow, narrow  # workspace and main: the baseline's metrics are committed
     assert "top1_error" in dvc(dest, env, "metrics", "show")
     dvc(dest, env, "metrics", "show", "--md")
     assert dvc(dest, env, "params", "diff") == ""  # nothing changed since the demo's commit
@@ -64,7 +66,7 @@ def test_every_readme_dvc_command_works_in_the_demo_copy(demo):
     # an experiment in the workspace: the diffs now have something to show
     dvc(dest, env, "exp", "run", "-S", "smoke.iterations=4", "--name", "four-steps")
     assert "smoke.iterations" in dvc(dest, env, "params", "diff")
-    dvc(dest, env, "metrics", "diff")
+    assert "top1_error" in dvc(dest, env, "metrics", "diff", "--all")  # against the committed baseline
     dvc(dest, env, "plots", "diff", "-o", "dvc_plots")
     assert (dest / "dvc_plots" / "index.html").is_file()
     dvc(dest, env, "plots", "show", "-o", "dvc_plots")

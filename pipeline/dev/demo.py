@@ -45,12 +45,15 @@ def copy_project(root: Path, dest: Path) -> None:
         shutil.copy2(src, dst)
 
 
+UNCACHED = ("runs/*/*.json", "runs/*/history.csv")  # dvc.yaml's `cache: false` outputs of the runs
 DEMO_GIT = ["-c", "user.name=repro demo", "-c", "user.email=demo@localhost", "-c", "commit.gpgsign=false"]
 
 
 def commit_copy(dest: Path, message: str) -> None:
     """Make ``dest`` a git repository of its own (DVC's experiments, diffs and queue work only in one)
-    and commit its files when they changed; data, runs and the store stay git-ignored as in the project."""
+    and commit its files when they changed. Data, weights and the store stay git-ignored as in the
+    project; the runs' small uncached outputs (metrics, history) are committed, as DVC expects of
+    ``cache: false`` outputs, so `dvc metrics diff` and `dvc exp show` have a baseline to compare with."""
 
     def git(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(["git", *DEMO_GIT, "-C", str(dest), *args], capture_output=True, text=True, check=True)
@@ -58,6 +61,9 @@ def commit_copy(dest: Path, message: str) -> None:
     if not (dest / ".git").exists():
         git("init", "-q", "-b", "main")
     git("add", "-A")
+    small = [str(p.relative_to(dest)) for pattern in UNCACHED for p in sorted(dest.glob(pattern))]
+    if small:
+        git("add", "-f", "--", *small)
     if git("status", "--porcelain").stdout.strip():
         git("commit", "-q", "--no-verify", "-m", message)
 
