@@ -151,3 +151,14 @@ def test_repro_ui_refuses_a_port_in_use_with_a_free_one(tmp_path):
     free = int(line.rsplit("--port ", 1)[1].rstrip("`"))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", free))  # the suggested port is free
+
+
+def test_fetch_of_a_missing_archive_opens_no_tracked_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("REPRO_TRACKING", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "params.yaml").write_text("profile: full\n")
+    missing = tmp_path / "cifar-10-pyton.tar.gz"
+    result = runner.invoke(app, ["--root", str(tmp_path), "fetch", "cifar10", "--archive", str(missing)])
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(f"error: archive {missing} not found; check the path")
+    assert stage_runs(tmp_path) == [] and not (tmp_path / "data").exists()
