@@ -4,7 +4,8 @@ the checkpoint (one schema), the final weights, the history and the results.
 ``runs/<config>-s<seed>/``: ``model.pt`` (final weights), ``history.csv`` (one row per epoch),
 ``train.json`` (training metrics), ``eval.json`` (test metrics), ``metrics.json`` (a dozen headline
 numbers: DVC's metrics file, one row of ``dvc metrics show``), ``checkpoint.pt`` (while training),
-``analysis/`` (per-class accuracy, confusion matrix, ``masks.npz``) and ``.lock``.
+``analysis/`` (per-class accuracy, confusion matrix, ``masks.npz``), ``.lock`` and ``.mlflow-run`` (the
+MLflow run id of an unfinished training, reopened when it resumes).
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import ReproError
-from .files import atomic_path, write_json
+from .files import atomic_path, write_json, write_text
 
 CHECKPOINT, MODEL, HISTORY = "checkpoint.pt", "model.pt", "history.csv"
 TRAIN_METRICS, EVAL_METRICS, HEADLINE_METRICS = "train.json", "eval.json", "metrics.json"
-ANALYSIS, MASKS, LOCK = "analysis", "masks.npz", ".lock"
+ANALYSIS, MASKS, LOCK, TRACKED_RUN = "analysis", "masks.npz", ".lock", ".mlflow-run"
 RESULT_FILES = (TRAIN_METRICS, EVAL_METRICS)  # merged by ``results``; eval.json wins
 
 
@@ -70,6 +71,10 @@ class RunDir:
     def key(self) -> str:
         return run_key(self.config, self.seed)
 
+    @property
+    def train_command(self) -> str:
+        return f"repro train {self.config} --seed {self.seed}"
+
     def file(self, name: str) -> Path:
         return self.path / name
 
@@ -99,6 +104,20 @@ class RunDir:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # --- the MLflow run of an unfinished training (resumed into the same run) ---------------
+    def tracked_run(self) -> str | None:
+        """The MLflow run id an interrupted training logged to, when a checkpoint resumes it."""
+        path = self.file(TRACKED_RUN)
+        if not (self.file(CHECKPOINT).is_file() and path.is_file()):
+            return None
+        return path.read_text().strip() or None
+
+    def set_tracked_run(self, run_id: str | None) -> None:
+        if run_id is None:
+            self.file(TRACKED_RUN).unlink(missing_ok=True)
+        else:
+            write_text(self.file(TRACKED_RUN), run_id + "\n")
 
     # --- checkpoint and weights -------------------------------------------------------------
     def save_checkpoint(self, ckpt: Checkpoint) -> None:
@@ -140,18 +159,18 @@ class RunDir:
 
         path = self.file(MODEL)
         if not path.is_file():
-            raise CheckpointError(f"no weights at {path}; run `repro train {self.config}` first")
+            raise CheckpointError(f"no weights at {path}; run `{self.train_command}` first")
         try:
             state = torch.load(path, map_location=device, weights_only=True)
         except Exception as exc:
             raise CheckpointError(
-                f"{path} is not a readable weights file ({exc}); retrain with `repro train {self.config}`"
+                f"{path} is not a readable weights file ({exc}); retrain with `{self.train_command}`"
             ) from None
         if not isinstance(state, dict) or state.get("config") != self.config or state.get("config_hash") != config_hash:
             found = state if isinstance(state, dict) else {}
             raise CheckpointError(
                 f"{path} holds weights of {found.get('config')!r} (hash {found.get('config_hash')}), "
-                f"not of {self.config!r} (hash {config_hash}); retrain with `repro train {self.config}`"
+                f"not of {self.config!r} (hash {config_hash}); retrain with `{self.train_command}`"
             )
         return state["state_dict"]
 

@@ -141,6 +141,34 @@ class StageRun:
             _warn(f"could not log the model ({exc})")
 
 
+def display_name(stage: str, experiment: str) -> str:
+    """The run's name in the MLflow UI, distinguishing part first (the UI cuts long names): the stage's
+    item without the dash-separated words it shares with the experiment's name, then the stage:
+    ``train@wang2017-resnet164-c10-s0`` in ``wang2017`` → ``resnet164-c10-s0 · train`` (``jay4869-a56-arl-s0``
+    in ``jay4869-keras`` → ``a56-arl-s0``). The full stage name stays in the ``stage`` tag."""
+    kind, _, item = stage.partition("@")
+    if not item:
+        return stage
+    words, shared = item.split("-"), 0
+    for a, b in zip(words[:-1], experiment.split("-"), strict=False):  # keep at least the last word
+        if a != b:
+            break
+        shared += 1
+    return f"{'-'.join(words[shared:])} · {kind}"
+
+
+def _reopen(mlflow, run_id: str | None, tags: dict, system_metrics: bool):
+    """The run ``run_id`` reopened (RUNNING again, ``tags`` updated), or None when there is none to reopen."""
+    if not run_id:
+        return None
+    try:
+        if mlflow.MlflowClient().get_run(run_id).info.lifecycle_stage != "active":
+            return None
+        return mlflow.start_run(run_id=run_id, tags=tags, log_system_metrics=system_metrics)
+    except Exception:  # another store, a deleted run: start a new one
+        return None
+
+
 @contextlib.contextmanager
 def stage_run(
     project_root: Path,
@@ -150,12 +178,14 @@ def stage_run(
     tags: dict | None = None,
     system_metrics: bool = False,
     description: str | None = None,
+    run_id: str | None = None,
 ):
     """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command, in
     ``experiment`` (described by ``description``, Markdown, when given).
 
     Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C; also SIGTERM, which the CLI turns
-    into a KeyboardInterrupt). Under torchrun only rank 0 tracks.
+    into a KeyboardInterrupt). Under torchrun only rank 0 tracks. ``run_id``: reopen that run (a resumed
+    training continues its curve there); a new run when it cannot be reopened.
     """
     if os.environ.get("REPRO_TRACKING", "on") == "off" or int(os.environ.get("RANK", "0")) != 0:
         yield StageRun()
@@ -190,8 +220,8 @@ def stage_run(
             **({"dvc.exp_name": os.environ["DVC_EXP_NAME"]} if "DVC_EXP_NAME" in os.environ else {}),
             **(tags or {}),
         }
-        active = mlflow.start_run(
-            run_name=os.environ.get("DVC_STAGE", command), tags=all_tags, log_system_metrics=system_metrics
+        active = _reopen(mlflow, run_id, all_tags, system_metrics) or mlflow.start_run(
+            run_name=display_name(all_tags["stage"], experiment), tags=all_tags, log_system_metrics=system_metrics
         )
     except Exception as exc:
         _warn(f"cannot start a run at {uri} ({exc}); continuing without tracking")

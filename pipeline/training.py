@@ -261,12 +261,14 @@ def train(
     log_metrics=lambda metrics, step: None,
     resume: bool = True,
     log_every: float = 60.0,
+    lock: bool = True,
 ) -> TrainResult:
     """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics.
-    Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch."""
+    Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch. ``lock=False``:
+    the caller holds the run's lock already."""
     run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
-    with run.lock() if rank == 0 else contextlib.nullcontext(), record_nondeterminism() as warned:
+    with run.lock() if rank == 0 and lock else contextlib.nullcontext(), record_nondeterminism() as warned:
         return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every, warned)
 
 

@@ -44,8 +44,8 @@ def smoke_project(dest: Path, configs: tuple[str, ...], launch: dict | None = No
     data = yaml.safe_load(head)
     if launch:
         data["launch"] = {**data.get("launch", {}), **launch}
-    if iterations:
-        data["smoke"]["iterations"] = iterations
+    if iterations:  # a history row (an "epoch") every 2 steps: `iterations=24` is 12 epochs
+        data["smoke"] |= {"iterations": iterations, "eval_every": 2}
     runs = {
         run_key(c, 0): {"config": c, "seed": 0, "source": SOURCES[c.split("-")[0]], "dataset": "cifar10"}
         for c in configs
@@ -97,7 +97,7 @@ def mlflow_runs(project: Path, uri: str | None = None) -> dict[str, list]:
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=5000)
     by_name: dict[str, list] = {}
     for r in runs:
-        by_name.setdefault(r.info.run_name, []).append(r)
+        by_name.setdefault(r.data.tags["stage"], []).append(r)
     return by_name
 
 

@@ -71,7 +71,7 @@ def test_one_finished_mlflow_run_per_stage_with_tags(demos):
         runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=5000)
         by_name = {}
         for r in runs:
-            by_name.setdefault(r.info.run_name, []).append(r)
+            by_name.setdefault(r.data.tags["stage"], []).append(r)
         params = load_params(dest / "params.yaml")
         expected = {"render"} | {f"fetch@{d}" for d in params.datasets}
         expected |= {f"{stage}@{key}" for key in params.runs for stage in ("train", "evaluate")}

@@ -78,7 +78,7 @@ def store(tmp_path, monkeypatch):
 
 def _status(client, name):
     exp = client.get_experiment_by_name("faults")
-    (run,) = client.search_runs([exp.experiment_id], f"attributes.run_name = '{name}'")
+    (run,) = client.search_runs([exp.experiment_id], f"tags.stage = '{name}'")
     return run.info.status
 
 

@@ -14,7 +14,7 @@ from pipeline.settings import Project
 from pipeline.stages.evaluate import evaluate
 from pipeline.stages.render import render
 from pipeline.stages.train import train
-from pipeline.tracking import NOTE
+from pipeline.tracking import NOTE, display_name
 from tests import mlflow_browser
 
 CONFIG, SOURCE = "jay4869-a56-arl", "jay4869-keras"
@@ -38,7 +38,7 @@ def tracked_project(tmp_path, smoke_data, monkeypatch):
 
 
 def runs_by_name(client, experiment_id: str) -> dict:
-    return {r.info.run_name: r for r in client.search_runs([experiment_id])}
+    return {r.data.tags["stage"]: r for r in client.search_runs([experiment_id])}
 
 
 def test_experiment_description_dataset_column_and_run_key(tracked_project):
@@ -84,7 +84,8 @@ def test_the_ui_in_a_browser_shows_the_dataset_column_and_the_description(tracke
     title = load_catalog()[SOURCE].title
     assert title in doms["experiments"]  # the Description column
     runs = doms[f"runs-{SOURCE}"]
-    assert f"train@{run_key(CONFIG, 0)}" in runs and f"evaluate@{run_key(CONFIG, 0)}" in runs
+    for stage in (f"train@{run_key(CONFIG, 0)}", f"evaluate@{run_key(CONFIG, 0)}"):  # distinguishing part first
+        assert display_name(stage, SOURCE) in runs and display_name(stage, SOURCE).startswith("a56-arl-s0")
     assert runs.count("cifar10-smoke") >= 2  # the Dataset column, filled for both stage runs
     assert title in runs  # the experiment's description above its runs
     assert (out / f"runs-{SOURCE}.png").stat().st_size > 10_000

@@ -142,7 +142,7 @@ def test_queued_runs_land_in_the_project_store(queued):
     assert not list((repo / ".dvc" / "tmp").rglob("mlflow.db")), "a queued stage wrote a store in its temp copy"
     client = MlflowClient(f"sqlite:///{store}")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    by_name = {r.info.run_name: r for r in runs}
+    by_name = {r.data.tags["stage"]: r for r in runs}
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     for name, config in zip(names, CONFIGS, strict=True):
         stage = f"train@{run_key(config, 0)}"

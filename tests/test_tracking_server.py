@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.dev.demo import copy_project, dvc_env
 from pipeline.sync import sync_params
@@ -88,7 +89,7 @@ def pipeline_runs(server, project):
     for args in (("fetch", DATASET), ("train", CONFIG), ("evaluate", CONFIG)):
         repro(project, server.url, *args)
     client = MlflowClient(server.url)
-    runs = {r.info.run_name: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
+    runs = {r.data.tags["stage"]: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()])}
     train = runs.get(f"train@{CONFIG}-s0")
     artifacts = {a.path for a in client.list_artifacts(train.info.run_id)} if train else set()
     return runs, artifacts
@@ -151,7 +152,7 @@ def test_training_survives_the_server_dying(server, project, pipeline_runs):
     """
     params = project / "params.yaml"
     text = params.read_text()
-    longer = re.sub(r"(?m)^(  iterations:) *\d+", r"\1 8", text, count=1)  # smoke: 8 steps = 4 "epochs"
+    longer = re.sub(r"(?m)^(  iterations:) *\d+", r"\1 8", text, count=1)  # smoke: 8 steps
     assert longer != text
     params.write_text(longer)
     key = f"{CONFIG}-s1"  # a fresh run directory: seed 0 is already trained
@@ -194,7 +195,8 @@ def test_training_survives_the_server_dying(server, project, pipeline_runs):
     assert metrics["steps"] == 8
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
-    assert [int(r["epoch"]) for r in history] == [1, 2, 3, 4]
+    every = yaml.safe_load(longer)["smoke"]["eval_every"]  # an "epoch" is eval_every smoke steps
+    assert [int(r["epoch"]) for r in history] == list(range(1, 8 // every + 1))
     assert (run_dir / "model.pt").is_file()
     assert "final test acc" in stderr
     assert re.search(r"warning: MLflow: .*tracking is off", stderr), stderr[-4000:]

@@ -136,9 +136,13 @@ def plan(
 
 
 def describe(result: dict) -> str:
-    """One line for the terminal."""
+    """One line for the terminal (and a second when the plan leaves part of the catalog out)."""
+    from ..planfile import coverage_note
+
     gpu = f" = {result['gpu_hours']:,.1f} GPU-hours" if result["gpu_hours"] is not None else ""
-    return (
+    line = (
         f"{len(result['configs'])} configurations, {result['total_runs']} runs on {result['device_name']}:"
         f" {result['total_hours']:,.1f} h{gpu}"
     )
+    note = coverage_note(result)
+    return line + (f"\nnote: {note.replace('this plan covers', 'this plan covers only')}" if note else "")

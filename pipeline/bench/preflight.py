@@ -18,7 +18,7 @@ from pathlib import Path
 from ..catalog import get_configuration
 from ..errors import ReproError
 from ..execution import Execution
-from ..planfile import read_plan, seconds_per_run
+from ..planfile import coverage_note, read_plan, seconds_per_run
 from ..settings import Project
 
 ALLOW_ENV = "REPRO_ALLOW_CPU"
@@ -43,6 +43,7 @@ def estimate(config: str) -> dict | None:
             "catalog_hours": committed["total_hours"],
             "catalog_runs": committed["total_runs"],
             "measured_on": f"{committed['device_name']}, {committed['threads']} threads",
+            "coverage": coverage_note(committed, short=True),  # None: it covers today's catalog
         }
     except (ReproError, KeyError):
         return None
@@ -65,6 +66,8 @@ def preflight(project: Project, config: str, seed: int = 0) -> None:
             f"the whole catalog ({e['catalog_runs']} runs) {e['catalog_hours']:,.0f} h (`repro plan` on "
             f"{e['measured_on']}, benchmarks/plan-cpu.json; `repro plan {config}` measures this machine)"
         )
+        if e["coverage"]:
+            cost += f" ({e['coverage']})"
     raise NoGPUError(
         f"no CUDA GPU: {cost}; try the pipeline with `make demo` (smoke profile, minutes), train on a machine "
         f"with a GPU or on a cluster (`repro launch`), or allow the CPU: `train.allow_cpu: true` in params.yaml "

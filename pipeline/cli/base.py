@@ -59,6 +59,14 @@ def guard(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except ReproError as exc:
         fail(str(exc))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (see _interrupt): one line, exit 130 like a shell
+        how = str(exc) or "Ctrl-C"
+        err.print(
+            f"interrupted ({how}); files written so far are complete: rerun the command to continue",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     except OSError as exc:  # e.g. a full disk while writing a checkpoint
         fail(f"{exc.strerror or exc}: {exc.filename or ''}; free space or fix permissions, then rerun (it resumes)")
 

@@ -34,13 +34,29 @@ def _show(rows: list[dict], table, as_json: bool, wide: bool) -> None:
     _print_fitted(table(rows, base.out.width, wide))
 
 
+def _costs():
+    """The counts' cache under the project (``.repro/costs.json``), saying on stderr what it counts
+    when the cache misses (the first listing, or after the model code changed: ~0.5 s per model)."""
+    from ..inventory import Costs
+
+    def progress(done: int, total: int, model: str) -> None:
+        if done == 0:
+            err.print(f"counting parameters and MACs of {total} models (cached after this once) …", highlight=False)
+        if not err.is_terminal or done + 1 == total:
+            err.print(f"  {done + 1}/{total} {model}", highlight=False)
+        else:
+            err.print(f"  {done + 1}/{total} {model}", highlight=False, end="\r")
+
+    return Costs(state.project.root / ".repro" / "costs.json", progress)
+
+
 @app.command("list")
 def list_configs(as_json: AsJson = False, wide: Wide = False) -> None:
     """List every configuration in the catalog with its parameter count, MACs and reported figures."""
     from ..inventory import configuration_rows
     from ..listing import configuration_table
 
-    _show(guard(configuration_rows), configuration_table, as_json, wide)
+    _show(guard(configuration_rows, _costs()), configuration_table, as_json, wide)
 
 
 @app.command()
@@ -53,7 +69,7 @@ def models(
     from ..inventory import model_rows
     from ..listing import model_table
 
-    _show(guard(model_rows, classes), model_table, as_json, wide)
+    _show(guard(model_rows, classes, _costs()), model_table, as_json, wide)
 
 
 @app.command()
@@ -144,8 +160,19 @@ def ui(
     store: Annotated[Path | None, typer.Option(help="SQLite store (default: the project's mlflow.db).")] = None,
 ) -> None:
     """Start the MLflow UI on this project's tracking store and print its URL."""
+    import socket
+
     from ..tracking import tracking_uri
 
+    if store is not None and not store.is_file():  # MLflow would create an empty store there
+        fail(f"no MLflow store at {store.resolve()}; check the path (after `make demo`: --store .demo/mlflow.db)")
+    with socket.socket() as probe:  # taken: say so, instead of printing a URL that shows another server
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+            fail(f"port {port} is already in use on 127.0.0.1; pick a free one, e.g. `repro ui --port {free}`")
     uri = f"sqlite:///{store.resolve()}" if store else tracking_uri(state.project.root)
     url = f"http://127.0.0.1:{port}"
     print(url, flush=True)

@@ -2,7 +2,9 @@
 
 Running the smoke profile in place would rewrite dvc.lock and the committed tables, so the
 project's files (tracked and untracked-not-ignored) are copied to ``dest``, switched to the smoke
-profile and run with the real ``dvc repro``. The copy keeps its own data, runs and MLflow store
+profile, committed in the copy's own git repository (so ``dvc exp show``, ``dvc params diff``,
+``dvc metrics diff``, ``dvc plots diff`` and ``dvc exp run --queue`` work there) and run with the real
+``dvc repro``, whose ``dvc.lock`` is committed too. The copy keeps its own data, runs and MLflow store
 (``dest/mlflow.db``); the rendered tables are copied to ``paper_tables/smoke/``.
 """
 
@@ -43,6 +45,29 @@ def copy_project(root: Path, dest: Path) -> None:
         shutil.copy2(src, dst)
 
 
+UNCACHED = ("runs/*/*.json", "runs/*/history.csv")  # dvc.yaml's `cache: false` outputs of the runs
+DEMO_GIT = ["-c", "user.name=repro demo", "-c", "user.email=demo@localhost", "-c", "commit.gpgsign=false"]
+
+
+def commit_copy(dest: Path, message: str) -> None:
+    """Make ``dest`` a git repository of its own (DVC's experiments, diffs and queue work only in one)
+    and commit its files when they changed. Data, weights and the store stay git-ignored as in the
+    project; the runs' small uncached outputs (metrics, history) are committed, as DVC expects of
+    ``cache: false`` outputs, so `dvc metrics diff` and `dvc exp show` have a baseline to compare with."""
+
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *DEMO_GIT, "-C", str(dest), *args], capture_output=True, text=True, check=True)
+
+    if not (dest / ".git").exists():
+        git("init", "-q", "-b", "main")
+    git("add", "-A")
+    small = [str(p.relative_to(dest)) for pattern in UNCACHED for p in sorted(dest.glob(pattern))]
+    if small:
+        git("add", "-f", "--", *small)
+    if git("status", "--porcelain").stdout.strip():
+        git("commit", "-q", "--no-verify", "-m", message)
+
+
 def dvc_env(root: Path) -> dict:
     skip = ("MLFLOW_TRACKING_URI", "DVC_ROOT", "DVC_STAGE", PRELOAD_ENV)
     env = {k: v for k, v in os.environ.items() if k not in skip}
@@ -59,11 +84,14 @@ def run_demo(
     runs the stage commands in a preloaded interpreter (pipeline/dev/preload.py: ~4 s less per stage)."""
     copy_project(root, dest)
     (dest / ".dvc").mkdir(exist_ok=True)
-    (dest / ".dvc" / "config.local").write_text("[core]\n    no_scm = true\n")  # the copy is no git repo
+    (dest / ".dvc" / "config.local").unlink(missing_ok=True)  # older copies set no_scm: DVC's comparisons need git
     sync_params(dest / "params.yaml", "smoke", shard=shard)
     env = dvc_env(root)
+    commit_copy(dest, f"demo: the project at {env['REPRO_GIT_COMMIT'][:12]} in the smoke profile")
     with preloaded(dest) if preload else contextlib.nullcontext({}) as extra:
         code = subprocess.call([sys.executable, "-m", "dvc", "repro"], cwd=dest, env=env | extra)
+    if code == 0:  # the baseline `dvc exp show`, `dvc params diff`, `dvc metrics diff` compare against
+        commit_copy(dest, "demo: dvc repro (dvc.lock)")
     if code == 0 and publish:
         target = root / "paper_tables" / "smoke"
         if target.exists():

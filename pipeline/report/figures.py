@@ -136,7 +136,7 @@ def _curve_figure(source: Source, frame: pd.DataFrame, names: list[str], caption
             errorbar=("pi", 100), legend=False, ax=ax,
         )  # fmt: skip
         splits += [s for s in SPLIT_STYLE if s in set(data["split"]) and s not in splits]
-        what = "accuracy (%)" if quantity == "accuracy" else "cross-entropy loss"
+        what = "accuracy (%)" if quantity == "accuracy" else "cross-entropy loss" + _loss_scale(ax, data["value"])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel=what, title=f"{what.split(' (')[0]}: mean over seeds, band = min–max")
     counts = frame.groupby("config")["seed"].nunique()
@@ -147,6 +147,19 @@ def _curve_figure(source: Source, frame: pd.DataFrame, names: list[str], caption
     fig.legend(handles, labels, loc="outside right center", fontsize="small", frameon=False)
     fig.suptitle(_title(f"{source.id} — training curves" + (f" — {caption}" if caption else ""), profile))
     return fig
+
+
+LOG_SPAN = 50.0  # a loss axis spanning more than this factor is drawn on a log scale
+
+
+def _loss_scale(ax, values) -> str:
+    """Log-scale a loss axis whose values span more than ``LOG_SPAN``× (one diverging step would otherwise
+    flatten every curve against the floor); returns the label's note saying so, or ""."""
+    finite = [float(v) for v in values if np.isfinite(v) and v > 0]
+    if not finite or max(finite) / min(finite) <= LOG_SPAN:
+        return ""
+    ax.set_yscale("log")
+    return f" (log scale: values span {max(finite) / min(finite):,.0f}×)"
 
 
 def training_curves(source: Source, results: Results, out_dir: Path, profile: str) -> list[Path]:
@@ -376,6 +389,8 @@ def _reported_vs_reproduced_figure(source: Source, key: str, spec: CurveFigure, 
     if spec.values:
         ax.set_ylim(*spec.values)
     what = f"{spec.split} {'accuracy (%)' if spec.metric == 'accuracy' else 'cross-entropy loss'}"
+    if spec.metric != "accuracy" and not spec.values:
+        what += _loss_scale(ax, list(frame["value"]) + [v for _, vs in reported.values() for v in vs])
     ax.set(xlabel="epoch (1-based)", ylabel=what)
     counts = frame.groupby("config")["seed"].nunique()
     handles = [Line2D([], [], color=colours[n], lw=2) for n in names]

@@ -155,7 +155,10 @@ def describe(result: dict) -> str:
             return f"{row['hours']:,.1f} h"
         return "no time in the plan: run `repro plan`" if row.get("untimed") else "— h"
 
-    lines = [f"plan: {result['plan'] or 'none'} ({result['hours_are']})", "", "figures:"]
+    lines = [f"plan: {result['plan'] or 'none'} ({result['hours_are']})"]
+    if result.get("plan_coverage"):  # a plan older than the catalog: "—" hours where it has no estimate
+        lines.append(f"warning: {result['plan_coverage']}")
+    lines += ["", "figures:"]
     width = max((len(f"{f['config']} {f['column']}") for f in result["figures"]), default=10)
     for f in result["figures"]:
         label = f"{f['config']} {f['column']}"

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import Configuration, Source, Table, configurations_of
-from ..files import write_json, write_text
+from ..files import write_json
 from .claim_kinds import evaluate_claims
 from .judging import Judged, JudgedRatio, Pool, fmt, judge_figure, judge_ratio
+from .published import write_rendered
 from .results import Results
 from .verdicts import ALPHA
 
@@ -115,7 +116,7 @@ def write_table(out_dir: Path, stem: str, md: str, csv_: str) -> list[Path]:
     """``<stem>.md`` and ``<stem>.csv`` under ``out_dir``; returns both paths."""
     paths = [Path(out_dir) / f"{stem}.md", Path(out_dir) / f"{stem}.csv"]
     for path, text in zip(paths, (md, csv_), strict=True):
-        write_text(path, text)
+        write_rendered(path, text)  # reader-facing wording; untouched when only the code version changed
     return paths
 
 
@@ -421,7 +422,7 @@ def render_all(
             "",
         ]
     )
-    write_text(out_dir / "README.md", readme)
+    write_rendered(out_dir / "README.md", readme)
     written.append(out_dir / "README.md")
     if summary_path is not None:
         summary_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,11 @@ from ..catalog import Configuration, Recipe, get_configuration, load_catalog
 from ..data import DATASETS, archive_digest, prepared_share, read_manifest
 from ..errors import ReproError
 from ..execution import Execution
-from ..rundir import RunDir
+from ..rundir import MODEL, CheckpointError, RunDir
 from ..settings import Project
 from .notes import dataset_name, source_note
+
+MAX_SEED = 2**32 - 1
 
 
 @dataclass
@@ -25,8 +27,8 @@ class Resolved:
 
 def resolve(project: Project, config: str, seed: int, tags: dict | None = None) -> Resolved:
     configuration = get_configuration(config)
-    if seed < 0:
-        raise ReproError(f"--seed must be >= 0, got {seed}")
+    if not 0 <= seed <= MAX_SEED:  # numpy's seeding takes 32 bits: refuse before anything is written
+        raise ReproError(f"--seed must be between 0 and {MAX_SEED} (2**32 - 1), got {seed}")
     share = 1.0
     v = configuration.recipe.validation
     if project.profile == "smoke" and (v.size or v.train_size):  # absolute sizes → the same share of the fixture
@@ -45,6 +47,14 @@ def resolve(project: Project, config: str, seed: int, tags: dict | None = None) 
     exe = Execution.for_profile(project.params, project.profile)
     note = source_note(load_catalog()[configuration.source])
     return Resolved(configuration, recipe, exe, run, base | (tags or {}), note)
+
+
+def check_ready(project: Project, r: Resolved, weights: bool = False) -> None:
+    """Refuse before a tracked run opens (no FAILED run in the UI for a refused command): the prepared
+    data must exist and, to evaluate, the trained weights."""
+    read_manifest(project.data_dir(r.config.dataset))  # DataError naming `repro fetch <dataset>`
+    if weights and not r.run.file(MODEL).is_file():
+        raise CheckpointError(f"no weights at {r.run.file(MODEL)}; run `{r.run.train_command}` first")
 
 
 def dataset_input(project: Project, config: Configuration, counts: dict) -> dict:

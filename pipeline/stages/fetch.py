@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data import archive_digest, dataset_source, register_imagefolder
+from ..data import DataError, archive_digest, dataset_source, register_imagefolder
 from ..data import fetch as prepare
 from ..settings import Project
 from ..tracking import stage_run
@@ -19,6 +19,8 @@ def fetch(project: Project, dataset: str, archive: Path | None = None) -> tuple[
     dataset_source(dataset)  # unknown name: one line with the closest ones, before MLflow opens a run
     if archive is None and settings is not None and settings.archive:
         archive = project.root / settings.archive
+    if project.profile == "full" and archive is not None and not Path(archive).exists():  # before a run opens
+        raise DataError(f"archive {archive} not found; check the path given to --archive or fetch.{dataset}.archive")
     with stage_run(project.root, "data", f"fetch@{dataset}", project.profile, {"dataset": dataset}) as tracker:
         path, manifest = prepare(
             dataset, project.data_root, project.profile, archive, settings.mirrors if settings else []

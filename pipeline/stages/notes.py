@@ -17,7 +17,9 @@ def source_note(source: Source, links: dict[str, str] | None = None) -> str:
         lines.append(f"- {table.caption}: {target}")
     lines += [
         "",
-        "Runs: one `train@<config>-s<seed>` and one `evaluate@…` per seed, tagged `run_key`, `config`, `seed`.",
+        "Runs: one `<config>-s<seed> · train` and one `… · evaluate` per seed (the configuration's name without"
+        " the words it shares with this experiment's), tagged `stage` (`train@<config>-s<seed>`), `run_key`,"
+        " `config`, `seed`.",
     ]
     return "\n".join(lines)
 
