@@ -53,6 +53,7 @@ class Checkpoint:
     history: list
     elapsed: float
     monitor: dict
+    config: dict | None = None  # the configuration's canonical form: a changed hash names its fields
 
 
 @dataclass(frozen=True)

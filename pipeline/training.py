@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .catalog import Configuration, Recipe
+from .catalog import Configuration, Recipe, changed_fields
 from .data import corrupt_labels, load_split, read_manifest, split_validation
 from .data.augment import Augment
 from .data.loader import DeviceLoader, Normalize, normalizer
@@ -32,7 +32,7 @@ from .errors import TrainingDiverged
 from .execution import Execution, autocast, distributed, maybe_compile, seed_everything, to_format
 from .models import create_model, trainable_params
 from .progress import EpochReporter
-from .rundir import TRAIN_METRICS, Checkpoint, RunDir
+from .rundir import CHECKPOINT, TRAIN_METRICS, Checkpoint, RunDir
 
 
 # --------------------------------------------------------------------------- data
@@ -282,7 +282,9 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
     step, epoch, history, elapsed, stopped_early = 0, 0, [], 0.0, False
     config_hash = config.config_hash()
     ckpt = run.load_checkpoint(device) if resume else None
-    if ckpt is not None and ckpt.config_hash == config_hash and ckpt.seed == run.seed:
+    if ckpt is not None and (ckpt.config_hash != config_hash or ckpt.seed != run.seed):
+        ckpt = _set_aside(run, ckpt, config, config_hash) if lead else None
+    if ckpt is not None:
         model.load_state_dict(ckpt.model)
         load_optimizer_state(optimizer, ckpt.optimizer)
         data.train.load_state_dict({"generator": ckpt.generator})
@@ -356,6 +358,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
                 history=history,
                 elapsed=elapsed,
                 monitor=monitor.__dict__,
+                config=config.canonical(),
             )
         )
     if not lead:
@@ -368,6 +371,26 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
     run.write_metrics(TRAIN_METRICS, metrics)
     run.remove_checkpoint()  # finished: nothing left to resume
     return TrainResult(metrics, history, model)
+
+
+def _set_aside(run: RunDir, ckpt: Checkpoint, config, config_hash: str) -> None:
+    """A checkpoint of another configuration or seed: say which fields changed (old → new), keep it
+    as ``checkpoint.pt.<old hash>`` and start over."""
+    if ckpt.seed != run.seed:
+        why = f"seed: {ckpt.seed} → {run.seed}"
+    elif ckpt.config:
+        why = "; ".join(changed_fields(ckpt.config, config.canonical())) or "no field differs"
+    else:
+        why = "written before checkpoints named their fields"
+    aside = run.file(CHECKPOINT).with_name(f"{CHECKPOINT}.{ckpt.config_hash}")
+    run.file(CHECKPOINT).replace(aside)
+    print(
+        f"warning: {run.file(CHECKPOINT)} is of configuration hash {ckpt.config_hash}, now {config_hash} ({why}); "
+        f"kept it as {aside.name} and starting the run over",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
 
 
 def epoch_time_metrics(history: list[dict]) -> dict:
