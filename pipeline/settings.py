@@ -94,6 +94,7 @@ class RunEntry(Strict):
     seed: int = Field(ge=0)
     source: str
     dataset: str
+    code: list[str] = []  # this run's model modules (dvc.yaml's per-run code deps; see codedeps.py)
 
 
 class Params(Strict):

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from .catalog import all_configurations
+from .codedeps import model_deps
 from .files import write_text
 from .rundir import run_key
 from .schema import CatalogError
@@ -44,7 +45,13 @@ def expected_block(profile: str, shard: tuple[int, int] = (0, 1), raised: dict[s
     runnable = [run for run in all_configurations().values() if not run.requires]  # ImageNet: listed, not run
     selected = runnable[shard[0] :: shard[1]]
     runs = {
-        run_key(run.name, seed): {"config": run.name, "seed": seed, "source": run.source, "dataset": run.dataset}
+        run_key(run.name, seed): {
+            "config": run.name,
+            "seed": seed,
+            "source": run.source,
+            "dataset": run.dataset,
+            "code": model_deps(run.model),  # dvc.yaml's per-run code deps: this model's modules only
+        }
         for run in selected
         for seed in ([0] if profile == "smoke" else range(counts[run.name]))
     }
@@ -58,7 +65,8 @@ def sync_params(path: Path, profile: str, write: bool = True, shard: tuple[int, 
     if write and profile:
         head = re.sub(r"(?m)^profile: *\S+", f"profile: {profile}", head)
     raised = load_params(path).seeds
-    new = f"{head}\n\n{MARKER}\n{yaml.safe_dump(expected_block(profile, shard, raised), sort_keys=False)}"
+    block = yaml.safe_dump(expected_block(profile, shard, raised), sort_keys=False, default_flow_style=None, width=1000)
+    new = f"{head}\n\n{MARKER}\n{block}"
     changed = new != text
     if write and changed:
         write_text(path, new)
