@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from .base import app, err, fail, guard, out, state
 
@@ -61,11 +61,20 @@ def status(
         print(json.dumps(result, indent=2))
         return
     rows, footer = table_rows(result)
-    grid = Table("run", "state", "job", "where", "epoch", "detail")
+    grid = status_grid(max((len(row[0]) for row in rows), default=3))
     for row in rows:
         grid.add_row(*row)
     out.print(grid)
     out.print(footer, highlight=False, soft_wrap=True)
+
+
+def status_grid(run_width: int) -> Table:
+    """The status table: a run's name is never cut (two runs can differ only in their last characters);
+    the other columns wrap instead."""
+    grid = Table(Column("run", no_wrap=True, min_width=run_width), "state", "job", "where", "epoch", "detail")
+    for column in grid.columns[1:]:
+        column.overflow = "fold"
+    return grid
 
 
 @app.command()

@@ -4,7 +4,8 @@ A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) ar
 ``dvc status``; *unrecorded* when its folder holds finished metrics (train.json, eval.json, model.pt)
 that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it);
 otherwise it is still *to do*. A stale entry in dvc.lock (the code, params or data changed) is to do:
-its old metrics are never recorded as current.
+its old metrics are never recorded as current (``judge`` tells a finished one apart, with why).
+Up-to-dateness is read from dvc.lock and the files (``staleness``), not ``dvc status``: no DVC lock.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from ..rundir import EVAL_METRICS, MODEL, TRAIN_METRICS
 from .config import LaunchError
 from .selection import RunRef
+from .staleness import judge_stages
 
 DVC_TIMEOUT = 600
 
@@ -71,20 +73,28 @@ def finished_on_disk(run_dir: Path) -> bool:
     return all((run_dir / name).is_file() for name in (TRAIN_METRICS, EVAL_METRICS, MODEL))
 
 
-def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
-    """{key: "done" | "unrecorded" | "todo"} for ``refs``."""
-    stale = stale_stages(root, [s for r in refs for s in stage_names(r.key)])
-    locked = locked_stages(root)
+def judge(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, tuple[str, list[str]]]:
+    """{key: (state, why)}: state "done", "unrecorded", "stale" (finished on disk, but dvc.lock's record
+    no longer matches: ``why`` names the dependency, parameter or output that changed) or "todo"."""
+    verdicts = judge_stages(root, [s for r in refs for s in stage_names(r.key)])
     result = {}
     for r in refs:
-        stages = stage_names(r.key)
-        if not any(s in stale for s in stages):
-            result[r.key] = "done"
-        elif not all(s in locked for s in stages) and finished_on_disk(runs_dir / r.key):
-            result[r.key] = "unrecorded"
+        train, evaluate = (verdicts[s] for s in stage_names(r.key))
+        why = list(dict.fromkeys(train.why + evaluate.why))
+        if train.state == evaluate.state == "current":
+            result[r.key] = ("done", [])
+        elif "unrecorded" in (train.state, evaluate.state) and finished_on_disk(runs_dir / r.key):
+            result[r.key] = ("unrecorded", [])
+        elif finished_on_disk(runs_dir / r.key):
+            result[r.key] = ("stale", why)
         else:
-            result[r.key] = "todo"
+            result[r.key] = ("todo", why)
     return result
+
+
+def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
+    """{key: "done" | "unrecorded" | "todo"} for ``refs`` (a stale run is to do)."""
+    return {key: "todo" if state == "stale" else state for key, (state, _) in judge(root, refs, runs_dir).items()}
 
 
 def record(root: Path, key: str) -> None:
