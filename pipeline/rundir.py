@@ -100,6 +100,19 @@ class RunDir:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    def finished(self) -> bool:
+        """Whether training wrote its final files (weights, history, train.json)."""
+        return all(self.file(name).is_file() for name in (MODEL, HISTORY, TRAIN_METRICS))
+
+    def move_aside(self, dest: Path) -> Path:
+        """Move every file of the run (the lock stays) to ``dest``, a new folder; returns it."""
+        with self.lock():
+            dest.mkdir(parents=True, exist_ok=False)
+            for entry in sorted(self.path.iterdir()):
+                if entry.name != LOCK:
+                    entry.replace(dest / entry.name)
+        return dest
+
     # --- checkpoint and weights -------------------------------------------------------------
     def save_checkpoint(self, ckpt: Checkpoint) -> None:
         _torch_save(asdict(ckpt), self.file(CHECKPOINT))

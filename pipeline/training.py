@@ -246,16 +246,18 @@ def train(
     log_metrics=lambda metrics, step: None,
     resume: bool = True,
     log_every: float = 60.0,
+    provenance: dict | None = None,
 ) -> TrainResult:
     """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics.
-    Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch."""
+    Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch.
+    ``provenance`` (profile, config hash, data digest) is recorded in train.json."""
     run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
     with run.lock() if rank == 0 else contextlib.nullcontext():
-        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every)
+        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every, provenance or {})
 
 
-def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every) -> TrainResult:
+def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, provenance) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
@@ -367,7 +369,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
 
     run.save_weights(config.name, config.model, config_hash, model.state_dict())
     run.write_history(history)
-    metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early)
+    metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early) | provenance
     run.write_metrics(TRAIN_METRICS, metrics)
     run.remove_checkpoint()  # finished: nothing left to resume
     return TrainResult(metrics, history, model)

@@ -29,13 +29,23 @@ def train(
     config: Config,
     seed: Annotated[int, typer.Option(help="Random seed of this run.")] = 0,
     resume: Annotated[bool, typer.Option(help="Resume from the last complete checkpoint.")] = True,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train a finished run again (its result is moved aside).")
+    ] = False,
 ) -> None:
     """Train one configuration with one seed into runs/<config>-s<seed>/."""
     from ..bench.preflight import preflight
+    from ..stages.train import Finished, already_finished
     from ..stages.train import train as stage
 
-    guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
-    result = guard(stage, state.project, config, seed, resume)
+    done = None if retrain else guard(already_finished, state.project, config, seed)
+    if done is None:
+        guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
+        done = guard(stage, state.project, config, seed, resume, retrain=retrain)
+    if isinstance(done, Finished):
+        err.print(done.message, highlight=False, soft_wrap=True, markup=False)
+        return
+    result = done
     m = result.metrics
     err.print(f"{config} seed {seed}: final test acc {m['final_test_acc']:.2f}% after {m['steps']} steps")
 

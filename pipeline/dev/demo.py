@@ -3,7 +3,7 @@
 Running the smoke profile in place would rewrite dvc.lock and the committed tables, so the
 project's files (tracked and untracked-not-ignored) are copied to ``dest``, switched to the smoke
 profile and run with the real ``dvc repro``. The copy keeps its own data, runs and MLflow store
-(``dest/mlflow.db``); the rendered tables are copied to ``paper_tables/smoke/``.
+(``dest/mlflow.db``); its rendered tables (``smoke/paper_tables``) are copied to ``paper_tables/smoke/``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..settings import ROOTS
 from ..sync import sync_params
 from ..tracking import git_commit
 from .preload import ENV as PRELOAD_ENV
@@ -68,7 +69,7 @@ def run_demo(
         target = root / "paper_tables" / "smoke"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(dest / "paper_tables", target, ignore=shutil.ignore_patterns("smoke", ".*"))
+        shutil.copytree(dest / ROOTS["smoke"]["tables"], target, ignore=shutil.ignore_patterns(".*"))
         print(
             f"smoke tables: {target}\nMLflow store: {dest / 'mlflow.db'}"
             f" (open with `repro ui --store {dest / 'mlflow.db'}`)",
