@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from pipeline.launch.lineage import stage_names
-from pipeline.launch.staleness import CACHE, judge_stages
+from pipeline.launch.staleness import CACHE, Pipeline, _paths, judge_stages
 from tests._launch import CHEAP, dvc, env, repro, smoke_project
 
 pytestmark = [pytest.mark.launch]
@@ -94,9 +94,10 @@ def test_a_changed_parameter_names_the_field_old_to_new(project):
 
 
 def test_a_missing_output_and_a_run_never_recorded(project):
-    (project / "runs" / KEY / "metrics.json").unlink()
+    (metrics,) = _paths(Pipeline(project).expected(STAGES[1])["metrics"])  # under the profile's runs root
+    (project / metrics).unlink()
     verdicts = judge_stages(project, STAGES)
-    assert verdicts[STAGES[1]].why == [f"output runs/{KEY}/metrics.json is missing"]
+    assert verdicts[STAGES[1]].why == [f"output {metrics} is missing"]
     assert dvc_changed(project) == {STAGES[1]}
     (project / "dvc.lock").unlink()
     assert {v.state for v in judge_stages(project, STAGES).values()} == {"unrecorded"}
@@ -129,3 +130,16 @@ def test_at_80_columns_a_long_run_name_is_never_cut():
     console.print(grid)
     text = console.export_text()
     assert all(key in text for key in keys), text
+
+
+def test_a_run_of_another_profile_is_refused_with_why(tmp_path):
+    from types import SimpleNamespace
+
+    from pipeline.launch.status import _other_profile
+
+    (tmp_path / KEY).mkdir()
+    (tmp_path / KEY / "train.json").write_text(json.dumps({"profile": "smoke"}))
+    full = SimpleNamespace(runs_dir=tmp_path, profile="full")
+    assert _other_profile(full, KEY) == "a smoke-profile run in the full profile's runs"
+    assert _other_profile(SimpleNamespace(runs_dir=tmp_path, profile="smoke"), KEY) is None
+    assert _other_profile(full, "no-such-run-s0") is None
