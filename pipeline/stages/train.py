@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ..catalog import get_configuration
 from ..inventory import input_shape
 from ..rundir import HISTORY, TRAIN_METRICS
 from ..settings import Project
@@ -37,6 +38,9 @@ def changes(project: Project, r: Resolved) -> list[str] | None:
 
 def already_finished(project: Project, config: str, seed: int) -> Finished | None:
     """``Finished`` when the run is finished and current (checked before any GPU preflight)."""
+    configuration = get_configuration(config)
+    if not project.run(configuration.name, seed).finished():
+        return None
     r = resolve(project, config, seed)
     check_inputs(project, r.run, r.config.dataset, trained=True)
     if changes(project, r) == []:
