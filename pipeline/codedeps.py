@@ -18,6 +18,11 @@ MODELS = "pipeline.models"
 SHARED_MODELS = {MODELS, f"{MODELS}.registry", f"{MODELS}.masks", f"{MODELS}.cost"}
 INDEX = f"{MODELS}.index"  # locates a builder; the located module is the dep (see models/index.py)
 CODE_SLOTS = 6  # ${item.code[0]} … ${item.code[5]} in dvc.yaml
+# What these modules do to a run is its configuration (the recipe merged and validated): the stage's command
+# carries the configuration hash (--config-hash ${item.hash}), so they need not be file deps. A schema field
+# added with a default keeps every hash, hence every run current; any change to the effective configuration
+# changes the hash, the command, and makes the run stale.
+IDENTITY = {"pipeline.catalog", "pipeline.schema"}
 
 
 def module_file(module: str) -> Path:
@@ -69,7 +74,8 @@ def _is_architecture(module: str) -> bool:
 
 def shared_deps(stage: str) -> list[str]:
     """Files every run's ``stage`` (train or evaluate) executes: its closure without the architectures."""
-    return sorted(relpath(m) for m in closure(f"pipeline.stages.{stage}") if not _is_architecture(m) and m != INDEX)
+    skip = IDENTITY | {INDEX}
+    return sorted(relpath(m) for m in closure(f"pipeline.stages.{stage}") if not _is_architecture(m) and m not in skip)
 
 
 def model_deps(model: str) -> list[str]:

@@ -70,6 +70,7 @@ class RunEntry(Strict):
     source: str
     dataset: str
     code: list[str] = []  # this run's model modules (dvc.yaml's per-run code deps; see codedeps.py)
+    hash: str = ""  # the configuration's hash when `repro sync` ran (the stages' --config-hash)
 
 
 class Params(Strict):

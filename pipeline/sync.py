@@ -45,6 +45,7 @@ def run_entry(run: Configuration, seed: int) -> dict:
         "source": run.source,
         "dataset": run.dataset,
         "code": model_deps(run.model),  # dvc.yaml's per-run code deps: this model's modules only
+        "hash": run.config_hash(),  # in the stages' command: the effective configuration's identity
     }
 
 

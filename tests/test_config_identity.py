@@ -58,3 +58,20 @@ def test_resume_with_a_changed_recipe_names_fields_and_keeps_the_checkpoint(tiny
     assert f"recipe.lr: {run.recipe.lr} → {run.recipe.lr / 2}" in err and old_hash in err
     assert (tmp_path / f"{CHECKPOINT}.{old_hash}").is_file()
     assert len(result.history) == 3  # started over
+
+
+def test_a_stage_command_with_another_configuration_hash_is_refused_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    name = "columbia-a56-c10-spatial-arl"
+    actual = all_configurations()[name].config_hash()
+    for command in ("train", "evaluate"):
+        result = CliRunner().invoke(app, [command, name, "--config-hash", "0123456789ab"])
+        assert result.exit_code != 0
+        assert result.stderr.strip().splitlines() == [
+            f"error: params.yaml lists {name} with configuration hash 0123456789ab, the catalog gives {actual}; "
+            "run `repro sync`"
+        ]
