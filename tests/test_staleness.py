@@ -143,3 +143,11 @@ def test_a_run_of_another_profile_is_refused_with_why(tmp_path):
     assert _other_profile(full, KEY) == "a smoke-profile run in the full profile's runs"
     assert _other_profile(SimpleNamespace(runs_dir=tmp_path, profile="smoke"), KEY) is None
     assert _other_profile(full, "no-such-run-s0") is None
+
+
+def test_a_changed_command_names_the_configuration_hash():
+    from pipeline.launch.staleness import _command_change
+
+    old, new = (f"python -m pipeline train {KEY[:-3]} --seed 0 --config-hash {h}" for h in ("0123abcd", "4567ef01"))
+    assert _command_change(old, new) == "configuration hash 0123abcd → 4567ef01"
+    assert _command_change(old, old.replace("--seed 0", "--seed 1")).startswith("its command changed (")

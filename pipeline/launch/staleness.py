@@ -90,6 +90,14 @@ def _get(data, dotted: str):
     return data
 
 
+def _command_change(old: str, new: str) -> str:
+    """What changed in a stage's command: the configuration hash it carries, or the command itself."""
+    hashes = [re.search(r"--config-hash[ =](\S+)", cmd) for cmd in (old, new)]
+    if all(hashes) and old.replace(hashes[0].group(1), "") == new.replace(hashes[1].group(1), ""):
+        return f"configuration hash {hashes[0].group(1)} → {hashes[1].group(1)}"
+    return f"its command changed ({old!r} → {new!r})"
+
+
 def _difference(old, new) -> str:
     """``a.b: old → new`` for the (first three) fields that differ."""
     from ..catalog import changed_fields
@@ -138,7 +146,7 @@ class Pipeline:
         want = self.expected(stage)
         why = []
         if str(want.get("cmd")) != str(entry.get("cmd")):
-            why.append("its command changed")
+            why.append(_command_change(str(entry.get("cmd")), str(want.get("cmd"))))
         why += self._params(want.get("params") or [], entry.get("params") or {})
         locked_deps = {d["path"]: d for d in entry.get("deps") or []}
         for path in sorted(set(_paths(want.get("deps"))) - set(locked_deps)):
