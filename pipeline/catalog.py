@@ -477,9 +477,27 @@ class Configuration(Strict):
     notes: str
     requires: str | None = None
 
+    def canonical(self) -> dict:
+        """What a run of this configuration computes, with every field at its default left out: a new
+        field whose default keeps today's behaviour leaves the canonical form (and the hash) unchanged."""
+        return self.model_dump(exclude={"reported", "notes", "n_seeds", "requires"}, exclude_defaults=True)
+
     def config_hash(self) -> str:
-        blob = json.dumps(self.model_dump(exclude={"reported", "notes", "n_seeds", "requires"}), sort_keys=True)
+        blob = json.dumps(self.canonical(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``field: old → new`` for each dotted field that differs between two canonical forms."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "(default)"), new.get(key, "(default)")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += changed_fields(a, b, f"{name}.")
+        elif a != b:
+            out.append(f"{name}: {a} → {b}")
+    return out
 
 
 def merge_recipe(base: dict, override: dict) -> dict:

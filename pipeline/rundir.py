@@ -55,6 +55,7 @@ class Checkpoint:
     elapsed: float
     monitor: dict
     scaler: dict | None = None  # fp16's GradScaler state (loss scale, growth tracker)
+    config: dict | None = None  # the configuration's canonical form: a changed hash names its fields
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,19 @@ class RunDir:
             self.file(TRACKED_RUN).unlink(missing_ok=True)
         else:
             write_text(self.file(TRACKED_RUN), run_id + "\n")
+
+    def finished(self) -> bool:
+        """Whether training wrote its final files (weights, history, train.json)."""
+        return all(self.file(name).is_file() for name in (MODEL, HISTORY, TRAIN_METRICS))
+
+    def move_aside(self, dest: Path) -> Path:
+        """Move every file of the run (the lock stays) to ``dest``, a new folder; returns it."""
+        with self.lock():
+            dest.mkdir(parents=True, exist_ok=False)
+            for entry in sorted(self.path.iterdir()):
+                if entry.name != LOCK:
+                    entry.replace(dest / entry.name)
+        return dest
 
     # --- checkpoint and weights -------------------------------------------------------------
     def save_checkpoint(self, ckpt: Checkpoint) -> None:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .catalog import Configuration, Recipe
+from .catalog import Configuration, Recipe, changed_fields
 from .data import corrupt_labels, load_split, read_manifest, split_validation
 from .data.augment import Augment
 from .data.loader import DeviceLoader, Normalize, normalizer
@@ -41,7 +41,7 @@ from .execution import (
 )
 from .models import create_model, trainable_params
 from .progress import EpochReporter
-from .rundir import TRAIN_METRICS, Checkpoint, RunDir
+from .rundir import CHECKPOINT, TRAIN_METRICS, Checkpoint, RunDir
 
 
 # --------------------------------------------------------------------------- data
@@ -262,17 +262,21 @@ def train(
     resume: bool = True,
     log_every: float = 60.0,
     lock: bool = True,
+    provenance: dict | None = None,
 ) -> TrainResult:
     """Train ``config`` with ``recipe`` and ``seed`` into ``out_dir``: checkpoint, model, history, metrics.
     Outside a terminal a progress line is printed every ``log_every`` seconds within an epoch. ``lock=False``:
-    the caller holds the run's lock already."""
+    the caller holds the run's lock already. ``provenance`` (profile, config hash, data digest) is recorded in
+    train.json."""
     run = RunDir(out_dir, config.name, seed)
     rank = int(os.environ.get("RANK", "0"))
     with run.lock() if rank == 0 and lock else contextlib.nullcontext(), record_nondeterminism() as warned:
-        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every, warned)
+        return _train(config, recipe, run, data_dir, exe, log_metrics, resume, log_every, provenance or {}, warned)
 
 
-def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, warned=()) -> TrainResult:
+def _train(
+    config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, provenance, warned=()
+) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
     if world > 1 and recipe.batch_size % world:
@@ -300,7 +304,9 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
     step, epoch, history, elapsed, stopped_early = 0, 0, [], 0.0, False
     config_hash = config.config_hash()
     ckpt = run.load_checkpoint(device) if resume else None
-    if ckpt is not None and ckpt.config_hash == config_hash and ckpt.seed == run.seed:
+    if ckpt is not None and (ckpt.config_hash != config_hash or ckpt.seed != run.seed):
+        ckpt = _set_aside(run, ckpt, config, config_hash) if lead else None
+    if ckpt is not None:
         model.load_state_dict(ckpt.model)
         load_optimizer_state(optimizer, ckpt.optimizer)
         data.train.load_state_dict({"generator": ckpt.generator})
@@ -377,6 +383,7 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
                 elapsed=elapsed,
                 monitor=monitor.__dict__,
                 scaler=None if scaler is None else scaler.state_dict(),
+                config=config.canonical(),
             )
         )
     if not lead:
@@ -385,12 +392,32 @@ def _train(config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_
 
     run.save_weights(config.name, config.model, config_hash, model.state_dict())
     run.write_history(history)
-    metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early)
+    metrics = summarize(config, recipe, run.seed, history, data.info, model, device, stopped_early) | provenance
     # the execution as resolved, and the kernels that warned they stay nondeterministic
     metrics["execution"] = replace(exe, device=device).record() | {"nondeterministic_kernels": list(warned)}
     run.write_metrics(TRAIN_METRICS, metrics)
     run.remove_checkpoint()  # finished: nothing left to resume
     return TrainResult(metrics, history, model)
+
+
+def _set_aside(run: RunDir, ckpt: Checkpoint, config, config_hash: str) -> None:
+    """A checkpoint of another configuration or seed: say which fields changed (old → new), keep it
+    as ``checkpoint.pt.<old hash>`` and start over."""
+    if ckpt.seed != run.seed:
+        why = f"seed: {ckpt.seed} → {run.seed}"
+    elif ckpt.config:
+        why = "; ".join(changed_fields(ckpt.config, config.canonical())) or "no field differs"
+    else:
+        why = "written before checkpoints named their fields"
+    aside = run.file(CHECKPOINT).with_name(f"{CHECKPOINT}.{ckpt.config_hash}")
+    run.file(CHECKPOINT).replace(aside)
+    print(
+        f"warning: {run.file(CHECKPOINT)} is of configuration hash {ckpt.config_hash}, now {config_hash} ({why}); "
+        f"kept it as {aside.name} and starting the run over",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
 
 
 def epoch_time_metrics(history: list[dict]) -> dict:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.catalog import get_configuration
 from pipeline.dev.demo import copy_project, dvc_env
 from pipeline.rundir import run_key
-from pipeline.sync import MARKER, sync_params
+from pipeline.settings import roots
+from pipeline.sync import MARKER, run_entry, sync_params
 from tests.conftest import ROOT
 
 # the cheapest smoke runs (≈0.5 s of training each), all on CIFAR-10: one fetch serves them all
@@ -46,11 +48,8 @@ def smoke_project(dest: Path, configs: tuple[str, ...], launch: dict | None = No
         data["launch"] = {**data.get("launch", {}), **launch}
     if iterations:  # a history row (an "epoch") every 2 steps: `iterations=24` is 12 epochs
         data["smoke"] |= {"iterations": iterations, "eval_every": 2}
-    runs = {
-        run_key(c, 0): {"config": c, "seed": 0, "source": SOURCES[c.split("-")[0]], "dataset": "cifar10"}
-        for c in configs
-    }  # fmt: skip
-    block = {"datasets": ["cifar10"], "runs": runs}
+    runs = {run_key(c, 0): run_entry(get_configuration(c), 0) for c in configs}
+    block = {"datasets": ["cifar10"], "roots": roots("smoke"), "runs": runs}
     params.write_text(f"{yaml.safe_dump(data, sort_keys=False)}\n{MARKER}\n{yaml.safe_dump(block, sort_keys=False)}")
     return dest
 

@@ -11,6 +11,7 @@ import yaml
 from pipeline.catalog import get_configuration
 from pipeline.evaluation import headline
 from pipeline.rundir import EVAL_METRICS, HEADLINE_METRICS, TRAIN_METRICS, run_key
+from pipeline.sync import run_entry
 from tests.conftest import ROOT
 
 TRAINED = {
@@ -56,7 +57,7 @@ def metric_paths(stages: dict) -> list[str]:
 
 def test_only_the_headline_file_is_a_dvc_metric():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert metric_paths(stages) == ["runs/${key}/" + HEADLINE_METRICS]
+    assert metric_paths(stages) == ["${roots.runs}/${key}/" + HEADLINE_METRICS]
 
 
 def test_dvc_metrics_show_is_one_row_per_run_with_few_columns(tmp_path):
@@ -64,13 +65,7 @@ def test_dvc_metrics_show_is_one_row_per_run_with_few_columns(tmp_path):
     summary.json present: one row per run, at most 15 columns."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["runs"] = {
-        run_key("wang2017-resnet164-c10", s): {
-            "config": "wang2017-resnet164-c10",
-            "seed": s,
-            "source": "wang2017",
-            "dataset": "cifar10",
-        }
-        for s in (0, 1)
+        run_key("wang2017-resnet164-c10", s): run_entry(get_configuration("wang2017-resnet164-c10"), s) for s in (0, 1)
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())

@@ -48,17 +48,17 @@ def test_every_stage_wrote_its_outputs(demos):
         params = load_params(dest / "params.yaml")
         assert params.profile == "smoke"
         for dataset in params.datasets:
-            manifest = json.loads((dest / "data" / "prepared" / dataset / "manifest.json").read_text())
+            manifest = json.loads((dest / "smoke" / "data" / "prepared" / dataset / "manifest.json").read_text())
             assert manifest["synthetic"] is True
         for key in params.runs:
             for name in ("model.pt", "history.csv", "train.json", "eval.json", "analysis/confusion.csv"):
-                assert (dest / "runs" / key / name).is_file(), f"{key}/{name} missing"
-        assert (dest / "paper_tables" / "README.md").read_text().startswith("# Paper tables — SMOKE TEST")
+                assert (dest / "smoke" / "runs" / key / name).is_file(), f"{key}/{name} missing"
+        assert (dest / "smoke" / "paper_tables" / "README.md").read_text().startswith("# Paper tables — SMOKE TEST")
     dest = next(d for d in demos if "wang2017-resnet164-c10-s0" in load_params(d / "params.yaml").runs)
-    table = (dest / "paper_tables" / "wang2017-table6.md").read_text()
+    table = (dest / "smoke" / "paper_tables" / "wang2017-table6.md").read_text()
     assert table.startswith("# SMOKE TEST, NOT A REPRODUCTION")
     row = next(line for line in table.splitlines() if line.startswith("| ResNet-164 |"))
-    err = json.loads((dest / "runs" / "wang2017-resnet164-c10-s0" / "eval.json").read_text())["top1_error"]
+    err = json.loads((dest / "smoke" / "runs" / "wang2017-resnet164-c10-s0" / "eval.json").read_text())["top1_error"]
     assert f"5.46 / {err:.2f}" in row and "smoke only" in row
 
 

@@ -79,7 +79,7 @@ def test_gpus_per_run_2_trains_with_torchrun(tmp_path):
     out = repro(project, "launch", "--backend", "local", extra_env=DEVICES)
     rec = records(project)[f"{config}-s0"]
     assert rec["state"] == "done" and rec["gpu"] == "0,1" and rec["ranks"] == 2, rec
-    train = json.loads((project / "runs" / f"{config}-s0" / "train.json").read_text())
+    train = json.loads((project / "smoke" / "runs" / f"{config}-s0" / "train.json").read_text())
     assert train["steps"] >= 1, train
     print(f"DDP local launch: {out.seconds:.1f} s", flush=True)
 

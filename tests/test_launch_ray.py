@@ -46,9 +46,8 @@ def test_jobs_of_an_earlier_ray_launcher_are_submitted_again_and_no_wait_is_refu
     from types import SimpleNamespace
 
     from pipeline.launch import launcher
-    from pipeline.launch.config import LaunchError
+    from pipeline.launch.config import LaunchError, LaunchSettings
     from pipeline.launch.selection import RunRef
-    from pipeline.settings import LaunchSettings
 
     class Orphaning:  # a backend whose jobs end with their launcher, like RayBackend
         name, outlives_launcher = "ray", False

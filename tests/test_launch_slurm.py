@@ -111,7 +111,9 @@ def interrupted(slurm, tmp_path_factory):
     ids = {k: e["job_id"] for k, e in json.loads((project / ".repro" / "launch.json").read_text())["jobs"].items()}
     requeued, cancelled = (f"{c}-s0" for c in LONG)
     for key in (requeued, cancelled):  # a checkpoint on disk: the epoch is logged just before it is written
-        _wait_for(lambda k=key: (project / "runs" / k / CHECKPOINT).is_file(), TIMEOUT, f"{key}'s first checkpoint")
+        _wait_for(
+            lambda k=key: (project / "smoke" / "runs" / k / CHECKPOINT).is_file(), TIMEOUT, f"{key}'s first checkpoint"
+        )
     running = json.loads(repro(project, "status", "--json").stdout)
     slurm.run("scontrol", "requeue", ids[requeued])
     slurm.run("scancel", ids[cancelled])
@@ -127,7 +129,7 @@ def interrupted(slurm, tmp_path_factory):
     watch = repro(project, "launch", "--backend", "slurm", check=False, timeout=TIMEOUT)  # records the requeued one
     retry = repro(project, "launch", "--backend", "slurm", "--retry-failed", timeout=TIMEOUT)
     reference = base / "reference"  # the same run, uninterrupted, in a copy
-    shutil.copytree(project, reference, ignore=shutil.ignore_patterns("runs", ".repro", "mlflow.db", "mlartifacts"))
+    shutil.copytree(project, reference, ignore=shutil.ignore_patterns("smoke", ".repro", "mlflow.db", "mlartifacts"))
     key = requeued
     for command in ("train", "evaluate"):
         repro(reference, command, LONG[0], extra_env={"REPRO_TRACKING": "off"}, timeout=TIMEOUT)
@@ -153,8 +155,8 @@ def test_a_requeued_job_resumes_and_matches_an_uninterrupted_run(interrupted):
     assert rec["state"] == "done" and rec["restarts"] >= 1, rec  # SLURM_RESTART_COUNT
     assert rec["resumed_from_epoch"] and rec["resumed_from_epoch"] >= 1, rec  # continued from its checkpoint
     for name in ("train.json", "eval.json"):
-        got = json.loads((project / "runs" / key / name).read_text())
-        want = json.loads((reference / "runs" / key / name).read_text())
+        got = json.loads((project / "smoke" / "runs" / key / name).read_text())
+        want = json.loads((reference / "smoke" / "runs" / key / name).read_text())
         timings = [k for k in got | want if "second" in k]  # wall-clock figures differ run to run
         for k in timings:
             got.pop(k, None), want.pop(k, None)

@@ -28,7 +28,7 @@ def tracked_project(tmp_path, smoke_data, monkeypatch):
     key = run_key(CONFIG, 0)
     runs = {key: {"config": CONFIG, "seed": 0, "source": SOURCE, "dataset": "cifar10"}}
     (tmp_path / "params.yaml").write_text(f"profile: smoke\nruns: {json.dumps(runs)}\n")
-    shutil.copytree(smoke_data, tmp_path / "data" / "prepared" / "cifar10")
+    shutil.copytree(smoke_data, tmp_path / "smoke" / "data" / "prepared" / "cifar10")
     project = Project(tmp_path)
     train(project, CONFIG, 0)
     evaluate(project, CONFIG, 0)

@@ -24,13 +24,13 @@ from pipeline.models import (
     model_info,
     trainable_params,
 )
+from pipeline.models.masks import collect_masks
 from pipeline.models.preact import PreActBottleneck
 from pipeline.models.residual_attention import (
     AttentionModule,
     EncoderDecoderMask,
     LocalMask,
     MaskBranch,
-    collect_masks,
     spatial_attention,
     upsample,
 )

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.catalog import get_configuration
 from pipeline.dev.demo import copy_project, dvc_env
 from pipeline.rundir import run_key
-from pipeline.sync import MARKER, sync_params
+from pipeline.settings import roots
+from pipeline.sync import MARKER, run_entry, sync_params
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -31,11 +33,8 @@ QUEUE_TIMEOUT = 420  # seconds for both experiments (≈ 40 s each on a 2-core C
 def restrict_params(path: Path, configs: tuple[str, ...]) -> None:
     """Rewrite the generated block of params.yaml to seed 0 of ``configs`` only."""
     head = path.read_text().split(MARKER)[0].rstrip("\n")
-    runs = {
-        run_key(c, 0): {"config": c, "seed": 0, "source": SOURCE, "dataset": DATASET}
-        for c in configs
-    }  # fmt: skip
-    block = {"datasets": [DATASET], "runs": runs}
+    runs = {run_key(c, 0): run_entry(get_configuration(c), 0) for c in configs}
+    block = {"datasets": [DATASET], "roots": roots("smoke"), "runs": runs}
     path.write_text(f"{head}\n\n{MARKER}\n{yaml.safe_dump(block, sort_keys=False)}")
 
 

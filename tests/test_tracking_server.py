@@ -190,7 +190,7 @@ def test_training_survives_the_server_dying(server, project, pipeline_runs):
         reader.join(timeout=30)
     stderr = "".join(lines)
     assert code == 0, stderr[-4000:]
-    run_dir = project / "runs" / key
+    run_dir = project / "smoke" / "runs" / key
     metrics = json.loads((run_dir / "train.json").read_text())
     assert metrics["steps"] == 8
     with (run_dir / "history.csv").open() as f:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from .base import app, err, fail, guard, out, state
 
@@ -81,11 +81,20 @@ def status(
         print(json.dumps(result, indent=2))
         return
     rows, footer = table_rows(result)
-    grid = Table("run", "state", "job", "where", "epoch", "detail")
-    for row in rows:
-        grid.add_row(*row)
-    out.print(grid)
+    out.print(status_grid(rows))
     out.print(footer, highlight=False, soft_wrap=True)
+
+
+def status_grid(rows: list[tuple[str, ...]]) -> Table:
+    """The status table: a run's name is never cut (two runs can differ only in their last characters);
+    columns empty in every row are left out, and the others wrap instead."""
+    names = ("run", "state", "job", "where", "epoch", "detail")
+    keep = [i for i in range(len(names)) if i < 2 or any(row[i] for row in rows)]
+    width = max((len(row[0]) for row in rows), default=3)
+    grid = Table(Column("run", no_wrap=True, min_width=width), *(Column(names[i], overflow="fold") for i in keep[1:]))
+    for row in rows:
+        grid.add_row(*(row[i] for i in keep))
+    return grid
 
 
 @app.command()

@@ -10,6 +10,23 @@ import typer
 
 from .base import Config, app, err, fail, guard, state
 
+ConfigHash = Annotated[
+    str | None, typer.Option(help="Refuse unless the configuration's hash is this (dvc.yaml passes params.yaml's).")
+]
+
+
+def expect_hash(config: str, expected: str | None) -> None:
+    """dvc.yaml's command carries the hash `repro sync` saw; a different one now means params.yaml is stale."""
+    from ..catalog import get_configuration
+    from ..errors import ReproError
+
+    actual = get_configuration(config).config_hash()
+    if expected is not None and expected != actual:
+        raise ReproError(
+            f"params.yaml lists {config} with configuration hash {expected}, the catalog gives {actual}; "
+            "run `repro sync`"
+        )
+
 
 @app.command()
 def fetch(
@@ -29,22 +46,39 @@ def train(
     config: Config,
     seed: Annotated[int, typer.Option(help="Random seed of this run.")] = 0,
     resume: Annotated[bool, typer.Option(help="Resume from the last complete checkpoint.")] = True,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="Train a finished run again (its result is moved aside).")
+    ] = False,
+    config_hash: ConfigHash = None,
 ) -> None:
     """Train one configuration with one seed into runs/<config>-s<seed>/."""
     from ..bench.preflight import preflight
+    from ..stages.train import Finished, already_finished
     from ..stages.train import train as stage
 
-    guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
-    result = guard(stage, state.project, config, seed, resume)
+    guard(expect_hash, config, config_hash)
+    done = None if retrain else guard(already_finished, state.project, config, seed)
+    if done is None:
+        guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
+        done = guard(stage, state.project, config, seed, resume, retrain=retrain)
+    if isinstance(done, Finished):
+        err.print(done.message, highlight=False, soft_wrap=True, markup=False)
+        return
+    result = done
     m = result.metrics
     err.print(f"{config} seed {seed}: final test acc {m['final_test_acc']:.2f}% after {m['steps']} steps")
 
 
 @app.command()
-def evaluate(config: Config, seed: Annotated[int, typer.Option(help="Seed of the run to evaluate.")] = 0) -> None:
+def evaluate(
+    config: Config,
+    seed: Annotated[int, typer.Option(help="Seed of the run to evaluate.")] = 0,
+    config_hash: ConfigHash = None,
+) -> None:
     """Evaluate a trained run on the held-out test split; write runs/<config>-s<seed>/eval.json."""
     from ..stages.evaluate import evaluate as stage
 
+    guard(expect_hash, config, config_hash)
     print(json.dumps(guard(stage, state.project, config, seed)))
 
 

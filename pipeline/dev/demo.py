@@ -5,7 +5,7 @@ project's files (tracked and untracked-not-ignored) are copied to ``dest``, swit
 profile, committed in the copy's own git repository (so ``dvc exp show``, ``dvc params diff``,
 ``dvc metrics diff``, ``dvc plots diff`` and ``dvc exp run --queue`` work there) and run with the real
 ``dvc repro``, whose ``dvc.lock`` is committed too. The copy keeps its own data, runs and MLflow store
-(``dest/mlflow.db``); the rendered tables are copied to ``paper_tables/smoke/``.
+(``dest/mlflow.db``); its rendered tables (``smoke/paper_tables``) are copied to ``paper_tables/smoke/``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..settings import ROOTS
 from ..sync import sync_params
 from ..tracking import git_commit
 from .preload import ENV as PRELOAD_ENV
@@ -96,7 +97,7 @@ def run_demo(
         target = root / "paper_tables" / "smoke"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(dest / "paper_tables", target, ignore=shutil.ignore_patterns("smoke", ".*"))
+        shutil.copytree(dest / ROOTS["smoke"]["tables"], target, ignore=shutil.ignore_patterns(".*"))
         print(
             f"smoke tables: {target}\nMLflow store: {dest / 'mlflow.db'}"
             f" (open with `repro ui --store {dest / 'mlflow.db'}`)",

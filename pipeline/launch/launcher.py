@@ -17,7 +17,7 @@ from pathlib import Path
 from ..files import write_json
 from . import server
 from .backends import make_backend
-from .config import LaunchError
+from .config import LaunchError, launch_settings
 from .lineage import classify, finished_on_disk, prepare_data, record
 from .selection import RunRef, select
 from .state import clear_record, launcher_lock, load_state, now, open_jobs, read_record, repro_dir, save_state
@@ -60,7 +60,7 @@ def close_runs(root: Path, entry: dict) -> None:
 class Launcher:
     def __init__(self, project, backend_name: str, address: str | None = None, echo=_echo):
         self.project, self.root = project, project.root
-        self.settings = project.params.launch
+        self.settings = launch_settings(project)
         self.backend_name, self.address, self.echo = backend_name, address, echo
         self.backend = None
         self.spawned = None

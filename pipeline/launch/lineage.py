@@ -5,7 +5,8 @@ A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) ar
 that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it)
 or whose record was cut short (``recording_marker``);
 otherwise it is still *to do*. A stale entry in dvc.lock (the code, params or data changed) is to do:
-its old metrics are never recorded as current.
+its old metrics are never recorded as current (``judge`` tells a finished one apart, with why).
+Up-to-dateness is read from dvc.lock and the files (``staleness``), not ``dvc status``: no DVC lock.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 from ..rundir import EVAL_METRICS, MODEL, TRAIN_METRICS
 from .config import LaunchError
 from .selection import RunRef
+from .staleness import judge_stages
 
 DVC_TIMEOUT = 600
 
@@ -84,19 +86,26 @@ def finished_on_disk(run_dir: Path) -> bool:
     return all((run_dir / name).is_file() for name in (TRAIN_METRICS, EVAL_METRICS, MODEL))
 
 
-def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
-    """{key: "done" | "unrecorded" | "todo"} for ``refs``."""
-    stale = stale_stages(root, [s for r in refs for s in stage_names(r.key)])
-    locked, cut_short = locked_stages(root), recording(root)
+def judge(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, tuple[str, list[str]]]:
+    """{key: (state, why)}: state "done", "unrecorded" (finished on disk, its record missing or cut short),
+    "stale" (finished on disk, but dvc.lock's record no longer matches: ``why`` names the dependency,
+    parameter or output that changed) or "todo"."""
+    verdicts = judge_stages(root, [s for r in refs for s in stage_names(r.key)])
+    cut_short = recording(root)
     result = {}
     for r in refs:
-        stages = stage_names(r.key)
-        if not any(s in stale for s in stages):
-            result[r.key] = "done"
-        elif (not all(s in locked for s in stages) or r.key in cut_short) and finished_on_disk(runs_dir / r.key):
-            result[r.key] = "unrecorded"
+        train, evaluate = (verdicts[s] for s in stage_names(r.key))
+        why = list(dict.fromkeys(train.why + evaluate.why))
+        if train.state == evaluate.state == "current":
+            result[r.key] = ("done", [])
+        elif ("unrecorded" in (train.state, evaluate.state) or r.key in cut_short) and finished_on_disk(
+            runs_dir / r.key
+        ):
+            result[r.key] = ("unrecorded", [])
+        elif finished_on_disk(runs_dir / r.key):
+            result[r.key] = ("stale", why)
         else:
-            result[r.key] = "todo"
+            result[r.key] = ("todo", why)
     return result
 
 
@@ -109,6 +118,11 @@ def recording_marker(root: Path, key: str) -> Path:
 def recording(root: Path) -> set[str]:
     folder = root / ".repro" / "recording"
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+
+
+def classify(root: Path, refs: list[RunRef], runs_dir: Path) -> dict[str, str]:
+    """{key: "done" | "unrecorded" | "todo"} for ``refs`` (a stale run is to do)."""
+    return {key: "todo" if state == "stale" else state for key, (state, _) in judge(root, refs, runs_dir).items()}
 
 
 def record(root: Path, key: str) -> None:

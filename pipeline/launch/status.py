@@ -4,19 +4,21 @@ live only while their launcher does, so their records are trusted while it runs)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..planfile import PROJECT_PLAN, find_plan, read_plan, seconds_per_run
+from ..rundir import TRAIN_METRICS
 from . import server
 from .backends import process
-from .config import LaunchError
+from .config import LaunchError, launch_settings
 from .launcher import judge, request_cancel
-from .lineage import classify
+from .lineage import judge as judge_runs
 from .selection import select
 from .state import launcher_pid, load_state, now, open_jobs, read_record, save_state
 
-STATES = ("done", "finished", "running", "queued", "failed", "not started")
-LABELS = {"finished": "finished, not recorded"}
+STATES = ("done", "finished", "stale", "refused", "running", "queued", "failed", "not started")
+LABELS = {"finished": "finished, not recorded", "stale": "finished, stale"}
 
 
 def _slurm_states(job_ids: list[str]) -> dict[str, str] | None:
@@ -51,7 +53,7 @@ def _cause(project, entry: dict) -> str | None:
     from .backends.slurm import job_cause, log_folder
 
     try:
-        return job_cause(log_folder(project.root, project.params.launch), entry["job_id"])
+        return job_cause(log_folder(project.root, launch_settings(project)), entry["job_id"])
     except Exception:
         return None
 
@@ -59,7 +61,7 @@ def _cause(project, entry: dict) -> str | None:
 def status(project, patterns=None, source=None, table=None, seeds=None, plan_path: Path | None = None) -> dict:
     root = project.root
     refs = select(project.params.runs, patterns, source, table, seeds)
-    classes = classify(root, refs, project.runs_dir)
+    classes = judge_runs(root, refs, project.runs_dir)
     state = load_state(root)
     watcher = launcher_pid(root)
     live_jobs = open_jobs(state, [r.key for r in refs])
@@ -70,9 +72,13 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
         entry = state["jobs"].get(r.key) or {}
         rec = read_record(root, r.key) or {}
         row = {"key": r.key, "config": r.config, "seed": r.seed}
-        if classes[r.key] == "done":
+        judged, why = classes[r.key]
+        other = _other_profile(project, r.key)
+        if other:
+            row["state"], row["why"] = "refused", [other]
+        elif judged == "done":
             row["state"] = "done"
-        elif classes[r.key] == "unrecorded":
+        elif judged == "unrecorded":
             row["state"] = "finished"
         elif entry and not entry.get("ended"):
             live = _live(entry, rec, r.key, slurm, watcher)
@@ -83,6 +89,8 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
                     row["error"] = why
             else:
                 row["state"] = live
+        elif judged == "stale":
+            row["state"], row["why"] = "stale", why
         elif entry.get("outcome") == "failed":
             row["state"], row["error"] = "failed", entry.get("error")
         else:
@@ -107,7 +115,7 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
         per_run = seconds_per_run(plan)
         remaining, unknown = 0.0, []
         for row in rows:
-            if row["state"] in ("done", "finished"):
+            if row["state"] in ("done", "finished", "refused"):
                 continue
             if row["config"] not in per_run:
                 unknown.append(row["config"])
@@ -131,6 +139,17 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
     else:
         result["remaining_note"] = f"no time estimate: no plan (write one with `repro plan --out {PROJECT_PLAN}`)"
     return result
+
+
+def _other_profile(project, key: str) -> str | None:
+    """Why a run's folder is refused: it holds a run of another profile (its train.json says which)."""
+    try:
+        recorded = json.loads((project.runs_dir / key / TRAIN_METRICS).read_text()).get("profile")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if recorded and recorded != project.profile:
+        return f"a {recorded}-profile run in the {project.profile} profile's runs"
+    return None
 
 
 def _live(entry: dict, rec: dict, key: str, slurm: dict, watcher: int | None) -> str:
@@ -184,7 +203,7 @@ def table_rows(result: dict) -> tuple[list[tuple[str, ...]], str]:
         where = f"{row.get('host')} GPU {row.get('gpu')}" if row.get("host") else ""
         epoch = f"{row.get('epoch') or 0}/{row.get('epochs') or '?'}" if row["state"] == "running" else ""
         job = f"{row['backend']} {row['job_id']}" if row.get("job_id") else ""
-        detail = f"{row['error']} (log: {row.get('log')})" if row.get("error") else ""
+        detail = f"{row['error']} (log: {row.get('log')})" if row.get("error") else "; ".join(row.get("why") or [])
         detail = detail or row.get("reason", "")
         rows.append((row["key"], LABELS.get(row["state"], row["state"]), job, where, epoch, detail))
     lines = [", ".join(f"{n} {LABELS.get(s, s)}" for s, n in result["totals"].items() if n)]

@@ -1,17 +1,10 @@
-"""Models: importing this package imports every architecture module beside it, which registers
-its models. Adding an architecture = adding one module file here; nothing else to edit."""
-
-import importlib
-import pkgutil
+"""Models: each architecture module registers its models; ``index.MODULES`` says which module holds a
+name, so building one model imports only that module (``list_models`` imports them all). Adding an
+architecture = one module file here plus its names in index.py (a test checks the map)."""
 
 from .cost import bn_running_stats, macs_per_image, model_cost, model_counts, train_flops_per_image, trainable_params
+from .masks import collect_masks, has_masks  # soft masks: the one family that has them
 from .registry import ModelInfo, UnknownModelError, create_model, list_models, model_info, register_model
-from .residual_attention import collect_masks, has_masks  # soft masks: the one family that has them
-
-_INFRASTRUCTURE = {"registry", "cost"}
-for _mod in pkgutil.iter_modules(__path__):
-    if _mod.name not in _INFRASTRUCTURE and not _mod.name.startswith("_"):
-        importlib.import_module(f"{__name__}.{_mod.name}")
 
 __all__ = [
     "ModelInfo",

@@ -6,6 +6,7 @@ Registering a name twice is an error, so two modules can never silently shadow e
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,12 +57,25 @@ def register_model(
     return wrap
 
 
+def _load(name: str | None = None) -> None:
+    """Import the module that registers ``name`` (per ``index.MODULES``), or every architecture module."""
+    from .index import MODULES
+
+    modules = set(MODULES.values()) if name is None else {MODULES[name]} if name in MODULES else set()
+    for module in sorted(modules):
+        importlib.import_module(f"{__package__}.{module}")
+
+
 def list_models() -> list[str]:
+    _load()
     return sorted(_REGISTRY)
 
 
 def model_info(name: str) -> ModelInfo:
     if name not in _REGISTRY:
+        _load(name)
+    if name not in _REGISTRY:
+        _load()
         hint = did_you_mean(name, _REGISTRY)
         raise UnknownModelError(f"unknown model {name!r}.{hint} Run `repro models` for the list.")
     return _REGISTRY[name]

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .masks import MaskBranch
 from .preact import PreActBottleneck, cifar_stem, he_init
 from .registry import register_model
 
@@ -60,10 +61,6 @@ def units(channels: int, n: int) -> nn.Sequential:
 def upsample(x: Tensor, size: Sequence[int]) -> Tensor:
     """Caffe Interp: bilinear with align-corners semantics, to an explicit size (§1.4)."""
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
-
-
-class MaskBranch(nn.Module):
-    """Base of every soft-mask branch: its output is the mask M; ``collect_masks`` hooks it."""
 
 
 def mask_head(channels: int) -> nn.Sequential:
@@ -210,28 +207,6 @@ class ResidualAttentionNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.head(self.features(self.stem(x)))
         return self.fc(x.mean((2, 3)))
-
-
-def has_masks(model: nn.Module) -> bool:
-    """Whether the model has soft-mask branches (whose masks ``collect_masks`` reads)."""
-    return any(isinstance(m, MaskBranch) for m in model.modules())
-
-
-@torch.no_grad()
-def collect_masks(model: nn.Module, x: Tensor) -> list[Tensor]:
-    """Soft masks M of every attention module, in forward order (model mode left as it is)."""
-    masks: list[Tensor] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _inp, out: masks.append(out.detach()))
-        for m in model.modules()
-        if isinstance(m, MaskBranch)
-    ]
-    try:
-        model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return masks
 
 
 # --- CIFAR (§3.2): 16-ch stem, widths 64/128/256, equal split, 3 final units at 256 -------------

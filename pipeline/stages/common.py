@@ -8,7 +8,7 @@ from ..catalog import Configuration, Recipe, get_configuration, load_catalog
 from ..data import DATASETS, archive_digest, prepared_share, read_manifest
 from ..errors import ReproError
 from ..execution import Execution
-from ..rundir import MODEL, CheckpointError, RunDir
+from ..rundir import MODEL, TRAIN_METRICS, CheckpointError, RunDir
 from ..settings import Project
 from .notes import dataset_name, source_note
 
@@ -55,6 +55,30 @@ def check_ready(project: Project, r: Resolved, weights: bool = False) -> None:
     read_manifest(project.data_dir(r.config.dataset))  # DataError naming `repro fetch <dataset>`
     if weights and not r.run.file(MODEL).is_file():
         raise CheckpointError(f"no weights at {r.run.file(MODEL)}; run `{r.run.train_command}` first")
+
+
+def provenance(project: Project, config: Configuration) -> dict:
+    """What a run records about how it was made: profile, configuration hash and the data's digest."""
+    _, digest = archive_digest(read_manifest(project.data_dir(config.dataset)))
+    return {"profile": project.profile, "config_hash": config.config_hash(), "data_digest": digest}
+
+
+def check_inputs(project: Project, run: RunDir, dataset: str, trained: bool = False) -> None:
+    """The full profile refuses smoke or synthetic inputs: prepared data made by the smoke profile, and
+    (``trained``) a run recorded under another profile. The message names the file and the fix."""
+    data = project.data_dir(dataset)
+    manifest = read_manifest(data)
+    if project.profile == "full" and (manifest.get("synthetic") or manifest.get("profile", "full") != "full"):
+        raise ReproError(
+            f"{data / 'manifest.json'} is synthetic smoke-profile data: the full profile refuses it; "
+            f"move {data} away and run `repro fetch {dataset}`"
+        )
+    recorded = run.read_metrics(TRAIN_METRICS).get("profile") if trained else None
+    if recorded is not None and recorded != project.profile:
+        raise ReproError(
+            f"{run.file(TRAIN_METRICS)} is a {recorded}-profile run, refused in the {project.profile} profile; "
+            f"retrain it with `repro train {run.config} --seed {run.seed} --retrain` (the old one is moved aside)"
+        )
 
 
 def dataset_input(project: Project, config: Configuration, counts: dict) -> dict:

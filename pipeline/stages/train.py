@@ -1,23 +1,83 @@
-"""Stage ``train``: one (configuration, seed) run → ``runs/<key>/`` model.pt, history.csv, train.json."""
+"""Stage ``train``: one (configuration, seed) run → ``runs/<key>/`` model.pt, history.csv, train.json.
+
+Finished means finished: a run whose weights, history and train.json are on disk and whose recorded
+profile, configuration hash and data digest match today's is left alone (one line says so). ``retrain``
+trains it again; a finished run is never overwritten: it is first moved to ``.repro/aside/``."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import time
+from dataclasses import dataclass
 
+from ..catalog import get_configuration
 from ..inventory import input_shape
 from ..rundir import HISTORY, TRAIN_METRICS
 from ..settings import Project
 from ..tracking import stage_run
 from ..training import TrainResult
 from ..training import train as train_loop
-from .common import Resolved, check_ready, dataset_input, resolve
+from .common import Resolved, check_inputs, check_ready, dataset_input, provenance, resolve
 
 
-def train(project: Project, config: str, seed: int = 0, resume: bool = True, tags: dict | None = None) -> TrainResult:
-    """Train ``config`` with ``seed`` as this profile runs it, logged as one MLflow run (extra ``tags``)."""
+@dataclass
+class Finished:
+    """``train`` found the run finished and current: nothing was done."""
+
+    message: str
+
+
+def changes(project: Project, r: Resolved) -> list[str] | None:
+    """None when the run has not finished; else what differs from how it was trained ([] = current)."""
+    if not r.run.finished():
+        return None
+    recorded = r.run.read_metrics(TRAIN_METRICS)
+    now = provenance(project, r.config)
+    return [f"{k}: {recorded.get(k, '(unrecorded)')} → {v}" for k, v in now.items() if recorded.get(k) != v]
+
+
+def already_finished(project: Project, config: str, seed: int) -> Finished | None:
+    """``Finished`` when the run is finished and current (checked before any GPU preflight)."""
+    configuration = get_configuration(config)
+    if not project.run(configuration.name, seed).finished():
+        return None
+    r = resolve(project, config, seed)
+    check_inputs(project, r.run, r.config.dataset, trained=True)
+    if changes(project, r) == []:
+        return Finished(
+            f"{r.run.key} is finished and current ({r.run.file(TRAIN_METRICS)}): nothing to do; "
+            "`--retrain` trains it again (the previous result is moved aside)"
+        )
+    return None
+
+
+def set_aside(project: Project, r: Resolved, why: str) -> None:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    dest = r.run.move_aside(project.root / ".repro" / "aside" / project.profile / f"{r.run.key}-{stamp}")
+    print(f"{r.run.path}: {why}; moved the previous result to {dest}", file=sys.stderr, flush=True)
+
+
+def train(
+    project: Project,
+    config: str,
+    seed: int = 0,
+    resume: bool = True,
+    tags: dict | None = None,
+    retrain: bool = False,
+) -> TrainResult | Finished:
+    """Train ``config`` with ``seed`` as this profile runs it, logged as one MLflow run (extra ``tags``);
+    a finished, current run is left alone unless ``retrain``."""
     r = resolve(project, config, seed, tags)
+    done = None if retrain else already_finished(project, config, seed)
+    if done is not None:
+        return done
     check_ready(project, r)  # refused input opens no MLflow run
+    check_inputs(project, r.run, r.config.dataset, trained=not retrain)
+    changed = changes(project, r)
+    if changed is not None:  # before the lock: moving the run aside takes it
+        set_aside(project, r, "retraining as asked" if not changed else f"stale ({'; '.join(changed)})")
     lead = int(os.environ.get("RANK", "0")) == 0
     with r.run.lock() if lead else contextlib.nullcontext():  # a run being trained is refused here too
         return _tracked(project, r, seed, resume)
@@ -50,6 +110,7 @@ def _tracked(project: Project, r: Resolved, seed: int, resume: bool) -> TrainRes
             resume=resume,
             log_every=project.params.train.log_every_seconds,
             lock=False,
+            provenance=provenance(project, c),
         )
         t.log_params({f"execution.{k}": v for k, v in result.metrics.get("execution", {}).items()})
         t.log_dataset(**dataset_input(project, c, result.metrics), context="training")
