@@ -22,7 +22,7 @@ CODE_SLOTS = 6  # ${item.code[0]} … ${item.code[5]} in dvc.yaml
 # carries the configuration hash (--config-hash ${item.hash}), so they need not be file deps. A schema field
 # added with a default keeps every hash, hence every run current; any change to the effective configuration
 # changes the hash, the command, and makes the run stale.
-IDENTITY = {"pipeline.catalog", "pipeline.schema"}
+IDENTITY = {"pipeline.catalog", "pipeline.catalog_fields", "pipeline.schema"}  # catalog_fields: descriptions only
 
 
 def module_file(module: str) -> Path:

@@ -37,7 +37,7 @@ def code_deps(stage: dict) -> list[str]:
 
 INDEX = "pipeline/models/index.py"  # only locates a builder; the located module is each run's dep
 # train/evaluate: what these do to a run is its configuration, whose hash the command carries (codedeps.IDENTITY)
-IDENTITY = {"pipeline/catalog.py", "pipeline/schema.py"}
+IDENTITY = {"pipeline/catalog.py", "pipeline/catalog_fields.py", "pipeline/schema.py"}
 
 
 def exempt(stage: str) -> set[str]:
