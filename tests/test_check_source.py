@@ -40,9 +40,9 @@ def test_check_source_passes_on_the_guide_example_and_leaves_the_checkout_alone(
     out = done.stdout
     assert re.search(r"example-resnet18-c10: [\d,]+ parameters, [\d,]+ MACs per image", out)
     assert re.search(r"example-resnet18-cbam-c10: [\d,]+ parameters", out)  # every model built and counted
-    table = tmp_path / "scratch" / "paper_tables" / "example-table1.md"
+    table = tmp_path / "scratch" / "smoke" / "paper_tables" / "example-table1.md"
     assert f"table: {table}" in out and "ResNet-18 + CBAM" in table.read_text()
-    run = tmp_path / "scratch" / "runs" / "example-resnet18-c10-s0"
+    run = tmp_path / "scratch" / "smoke" / "runs" / "example-resnet18-c10-s0"
     assert (run / "eval.json").is_file() and (run / "train.json").is_file()  # trained and evaluated
     assert [p.name for p in (tmp_path / "scratch" / "data" / "prepared").iterdir()] == ["cifar10"]  # fetched
     for step in ("sync", "fetch", "train", "evaluate", "render"):

@@ -54,7 +54,7 @@ def check_source(
         fail(lines[0], 1)
     for name, (params, macs) in report.counts.items():
         print(f"{name}: {params:,} parameters, {macs:,} MACs per image")
-    print(f"smoke run {report.smoke}: {report.scratch / 'runs' / (report.smoke + '-s0')}")
+    print(f"smoke run {report.smoke}: {report.run_dir}")
     for table in report.tables:
         print(f"table: {table}")
     print(f"logs: {report.scratch / 'logs'}; scratch folder: {report.scratch} (remove it when done)")

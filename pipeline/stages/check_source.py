@@ -21,6 +21,7 @@ import yaml
 from ..catalog import CATALOG_DIR, Source, check_references, configurations_of, load_catalog, load_source
 from ..errors import ReproError
 from ..schema import CatalogError, line_of
+from ..settings import ROOTS
 
 STEPS = ("sync", "fetch", "train", "evaluate", "render")
 
@@ -36,6 +37,11 @@ class CheckReport:
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)  # configuration → (params, MACs)
     smoke: str = ""
     tables: list[Path] = field(default_factory=list)
+
+    @property
+    def run_dir(self) -> Path:
+        """The smoke run's folder (the smoke profile's runs root in the scratch project)."""
+        return self.scratch / ROOTS["smoke"]["runs"] / f"{self.smoke}-s0"
 
 
 def validate(path: Path) -> Source:
@@ -144,7 +150,7 @@ def check_source(
     ):
         progress(f"{step} {' '.join(args)}".strip())
         run_step(step, args, scratch, catalog, where)
-    report.tables = sorted((scratch / "paper_tables").glob(f"{source.id}-*.md"))
+    report.tables = sorted((scratch / ROOTS["smoke"]["tables"]).glob(f"{source.id}-*.md"))
     if len(report.tables) < len(source.tables):
         raise CheckError(f"{path}:1: render wrote {len(report.tables)} tables of {len(source.tables)}")
     return report
