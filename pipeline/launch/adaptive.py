@@ -42,6 +42,7 @@ class Settings:
     max_seeds: int = 10
     share: float = 0.5  # a round spends at most this share of the budget left (at least one run)
     min_gain: float = 0.05  # expected items decided below which a run is not worth its cost
+    worth: float = 0.5  # a run must decide ≥ worth × (items / budget) expected items per hour
     alpha: float = ALPHA
     seed: int = 0  # of the predictive draws
 
@@ -133,6 +134,7 @@ def run_adaptive(
             targets, picks = plan_round(
                 open_items, {c: counts.get(c, 0) for c in configs_of} | _max(state["targets"], counts),
                 hours, settings.max_seeds, min(share, left), looks, rng, settings.min_gain,
+                settings.worth * len(items) / max(settings.budget, 1e-9),
             )  # fmt: skip
             if not picks:
                 cheapest = min((hours[c] for c in configs_of), default=0)

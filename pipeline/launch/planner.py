@@ -7,7 +7,8 @@ the k new seeds' mean from N(true, σ*²·f/k), then the sequential rule at look
 
 A round greedily adds the runs with the largest gain in expected decided items per hour, a configuration's
 extra seed counting for every cell, ratio and claim it moves to a new look, up to the round's share of the
-budget; candidates gaining less than ``min_gain`` expected items are not worth their cost.
+budget; candidates gaining less than ``min_gain`` expected items, or less than ``min_rate`` items per hour, are
+not worth their cost.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def plan_round(
     looks: tuple[int, ...],
     rng,
     min_gain: float = 0.05,
+    min_rate: float = 0.0,
 ) -> tuple[dict[str, int], list[Pick]]:
     """(new seed targets per configuration, the picks with their reasons) for one round of at most ``share`` hours."""
     target = dict(counts)
@@ -109,7 +111,7 @@ def plan_round(
                 trial = target | new
                 touched = {j for c in new for j in by_config[c]}
                 gain = sum(prob(j, trial) - prob(j, target) for j in touched)
-                if gain >= min_gain and (best is None or gain / cost > best[0]):
+                if gain >= min_gain and gain / cost >= min_rate and (best is None or gain / cost > best[0]):
                     best = (gain / cost, new, cost, gain, touched, trial)
         if best is None:
             break

@@ -18,7 +18,7 @@ from ..catalog import Source, configurations_of
 from .claim_kinds import reported_effect
 from .judging import RATIO_DEFAULT, evaluated_images, margin_for
 from .sequential import ALPHA, holm, repeated_p, rule_label, t_to_z
-from .verdicts import binomial_se, max_of_normals, pooled_sd
+from .verdicts import PooledSD, binomial_se, max_of_normals
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,15 @@ def _values(values: dict, config: str, metric: str) -> list[float]:
     return got.get(metric) or got.get(_family(metric)) or got.get(metric.replace("_acc", "_error")) or []
 
 
+def _pooled(groups: list[list[float]]) -> PooledSD | None:
+    """``verdicts.pooled_sd`` in numpy (the simulator calls it often)."""
+    if not groups:
+        return None
+    ss = sum(float(np.var(g) * len(g)) for g in groups)
+    df = sum(len(g) - 1 for g in groups)
+    return PooledSD(math.sqrt(ss / df), df, len(groups))
+
+
 @dataclass(frozen=True)
 class Spread:
     sd: float
@@ -107,7 +116,7 @@ def spreads(items: list[Item], values: dict, configs_of: dict[str, str]) -> dict
                     v = _values(values, cfg, metric)
                     if len(v) >= 2 and (not log or min(v) > 0):
                         groups.append([math.log(x) for x in v] if log else v)
-            cache[key] = pooled_sd(groups)
+            cache[key] = _pooled(groups)
         return cache[key]
 
     out: dict[str, Spread | None] = {}
@@ -140,23 +149,34 @@ def look_stats(it: Item, values: dict, sp: Spread) -> dict | None:
     return {"n": n, "est": min(adv), "ests": adv, "se": sp.sd * math.sqrt(2 / n)}
 
 
-def item_pvalues(it: Item, st: dict, sp: Spread, looks: tuple[int, ...]) -> dict[str, float]:
-    """Repeated p-values at this look: TOST (low, up) and two-sided for figures; one-sided pair for claims."""
-    se, est, best = st["se"], st["est"], it.best_of
-    looks = (st["n"],) if len(looks) == 1 else looks  # fixed n: one look at the seeds there are
-    if it.kind == "claim":
-        z = t_to_z(np.array(st["ests"]) / se, sp.df)
-        p = float(np.max(repeated_p(z, looks, False)))  # every worse arm beaten (intersection-union)
-        p_rev = min(1.0, float(np.min(repeated_p(-z, looks, False))) * len(z))  # any arm beats it (Bonferroni)
-        return {"p": p, "p_rev": p_rev}
-    z_low = t_to_z((est + it.margin) / se, sp.df)
-    z_up = t_to_z((it.margin - est) / se, sp.df)
-    z_two = t_to_z(est / se, sp.df)
-    return {
-        "p_low": float(repeated_p(z_low, looks, False, best, flip=False)),
-        "p_up": float(repeated_p(z_up, looks, False, best, flip=True)),
-        "p_two": float(repeated_p(z_two, looks, True, best)),
-    }
+def item_pvalues(items: list[Item], sts: list[dict], sps: list[Spread], looks: tuple[int, ...]) -> list[dict]:
+    """Repeated p-values at each item's look, vectorised over items: TOST (low, up) and two-sided for figures;
+    "better beats every worse arm" (intersection-union) and its reverse (Bonferroni over arms) for claims."""
+    ests = [np.asarray(st["ests"] if it.kind == "claim" else [st["est"]]) for it, st in zip(items, sts, strict=True)]
+    lens = np.array([e.size for e in ests], int)
+    est = np.concatenate(ests) if ests else np.zeros(0)
+    se = np.repeat([st["se"] for st in sts], lens)
+    margin = np.repeat([it.margin for it in items], lens)
+    df = np.repeat([sp.df if sp.df else np.inf for sp in sps], lens)
+    z_low, z_up, z_two = (t_to_z(x, df) for x in ((est + margin) / se, (margin - est) / se, est / se))
+    starts = np.concatenate([[0], np.cumsum(lens)])
+    groups: dict[tuple, list[int]] = {}
+    for i, (it, st) in enumerate(zip(items, sts, strict=True)):
+        lk = (st["n"],) if len(looks) == 1 else looks  # fixed n: one look at the seeds there are
+        groups.setdefault((lk, it.best_of), []).extend(range(starts[i], starts[i + 1]))
+    p_low, p_up, p_two = (np.empty(est.size) for _ in range(3))
+    for (lk, best), idx in groups.items():
+        p_low[idx] = repeated_p(z_low[idx], lk, False, best)
+        p_up[idx] = repeated_p(z_up[idx], lk, False, best, flip=True)
+        p_two[idx] = repeated_p(z_two[idx], lk, True, best)
+    out = []
+    for i, it in enumerate(items):
+        sl = slice(starts[i], starts[i + 1])
+        if it.kind == "claim":  # margin 0: z_low = advantage/se per worse arm, z_up its reverse
+            out.append({"p": float(p_low[sl].max()), "p_rev": min(1.0, float(p_up[sl].min()) * int(lens[i]))})
+        else:
+            out.append({"p_low": float(p_low[sl][0]), "p_up": float(p_up[sl][0]), "p_two": float(p_two[sl][0])})
+    return out
 
 
 def figure_verdict(it: Item, st: dict, p: dict, alpha: float = ALPHA) -> str:
@@ -174,15 +194,18 @@ def judge_items(
     each source's claims (supported and contradicted, each its own family)."""
     sp_all = spreads(items, values, configs_of)
     out: dict[str, dict] = {}
-    claims: dict[str, list[tuple[str, dict]]] = {}
+    looked: list[tuple[Item, dict, Spread]] = []
     for it in items:
         sp = sp_all[it.id]
         st = look_stats(it, values, sp) if sp is not None else None
         if st is None:
             n = min(len(_values(values, c, it.metric)) for c in it.configs)
             out[it.id] = {"verdict": "not run" if n == 0 else "inconclusive", "n": n, "rule": rule_label(n, looks)}
-            continue
-        p = item_pvalues(it, st, sp, looks)
+        else:
+            looked.append((it, st, sp))
+    ps = item_pvalues([x[0] for x in looked], [x[1] for x in looked], [x[2] for x in looked], looks)
+    claims: dict[str, list[tuple[str, dict]]] = {}
+    for (it, st, sp), p in zip(looked, ps, strict=True):
         row = {"n": st["n"], "est": st["est"], "se": st["se"], "sd": sp.sd, "rule": rule_label(st["n"], looks), **p}
         if it.kind == "claim":
             claims.setdefault(it.source, []).append((it.id, row))

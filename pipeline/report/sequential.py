@@ -74,12 +74,18 @@ def boundary(looks: tuple[int, ...], two_sided: bool, alpha: float = ALPHA, best
     return float(draws[min(int(math.ceil((1 - alpha) * draws.size)), draws.size - 1)])
 
 
-def t_to_z(t: np.ndarray | float, df: float | None):
+def t_to_z(t, df):
     """A t statistic with ``df`` degrees of freedom as the z with the same tail (z itself when df is None)."""
     t = np.asarray(t, float)
-    if df is None or not math.isfinite(df):
+    if df is None:
         return t
-    return np.where(t >= 0, stats.norm.isf(stats.t.sf(t, df)), -stats.norm.isf(stats.t.cdf(t, df)))
+    df = np.broadcast_to(np.asarray(df, float), t.shape)
+    out = t.copy()
+    fin = np.isfinite(df)
+    if fin.any():  # the same tail probability, computed on the side of t's sign (no cancellation)
+        tf, d = np.abs(t[fin]), df[fin]
+        out[fin] = np.sign(t[fin]) * stats.norm.isf(stats.t.sf(tf, d))
+    return out
 
 
 def holm(pvalues: list[float], alpha: float = ALPHA) -> list[bool]:
