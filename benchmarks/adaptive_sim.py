@@ -140,7 +140,9 @@ def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0) -> dict:
     hours = {c: h / 3600 for c, h in seconds_per_run(read_plan(plan)).items() if c in configs_of}
     filled = sorted(c for c in configs_of if c not in hours)
     for c in filled:  # configurations newer than the plan: the median of their source's and dataset's
-        same = [h for o, h in hours.items() if configs[o].source == configs[c].source and configs_of[o] == configs_of[c]]
+        same = [
+            h for o, h in hours.items() if configs[o].source == configs[c].source and configs_of[o] == configs_of[c]
+        ]
         hours[c] = float(np.median(same or list(hours.values())))
     world = World(items, configs_of)
     source_n = {c: configs[c].n_seeds for c in configs_of}

@@ -46,9 +46,42 @@ def expected_block(profile: str, shard: tuple[int, int] = (0, 1), raised: dict[s
     runs = {
         run_key(run.name, seed): {"config": run.name, "seed": seed, "source": run.source, "dataset": run.dataset}
         for run in selected
-        for seed in ([0] if profile == "smoke" else range(counts[run.name]))
+        for seed in (range(_smoke_seeds(run.name, raised)) if profile == "smoke" else range(counts[run.name]))
     }
     return {"datasets": sorted({run.dataset for run in selected}), "runs": runs}
+
+
+def _smoke_seeds(name: str, raised: dict[str, int] | None) -> int:
+    """The smoke profile runs seed 0, or as many seeds as params.yaml ``seeds`` asks (adaptive seeds)."""
+    return max([1] + [n for pattern, n in (raised or {}).items() if fnmatchcase(name, pattern)])
+
+
+def raise_seeds(path: Path, targets: dict[str, int]) -> dict[str, int]:
+    """Raise params.yaml ``seeds`` to at least ``targets`` ({configuration: N}) and add the runs ``repro sync``
+    then generates to the generated block, keeping the block's other runs; returns the new ``seeds``."""
+    text = path.read_text()
+    head, _, block = text.partition(MARKER)
+    params = yaml.safe_load(head) or {}
+    seeds = dict(params.get("seeds") or {})
+    for name, n in targets.items():
+        seeds[name] = max(seeds.get(name, 0), n)
+    flow = yaml.safe_dump(seeds, default_flow_style=True, sort_keys=True).strip()
+    head, count = re.subn(r"(?m)^seeds:[ \t]*\{[^}\n]*\}", f"seeds: {flow}", head)
+    if count != 1:
+        raise CatalogError(f"{path}: write `seeds:` as one-line mapping ({{}} or {{name: N}}) for adaptive seeds")
+    generated = yaml.safe_load(block) or {}
+    runs = generated.get("runs") or {}
+    configs = all_configurations()
+    for name, n in targets.items():
+        cfg = configs[name]
+        for seed in range(n):
+            runs.setdefault(run_key(name, seed), {"config": name, "seed": seed, "source": cfg.source,
+                                                  "dataset": cfg.dataset})  # fmt: skip
+    generated["runs"] = runs
+    generated["datasets"] = sorted(set(generated.get("datasets") or []) | {r["dataset"] for r in runs.values()})
+    body = yaml.safe_dump({"datasets": generated["datasets"], "runs": runs}, sort_keys=False)
+    write_text(path, f"{head.rstrip(chr(10))}\n\n{MARKER}\n{body}")
+    return seeds
 
 
 def sync_params(path: Path, profile: str, write: bool = True, shard: tuple[int, int] = (0, 1)) -> bool:

@@ -53,6 +53,7 @@ class Launcher:
         self.backend_name, self.address, self.echo = backend_name, address, echo
         self.backend = None
         self.spawned = None
+        self.spec_extra: dict = {}  # more fields for every job's spec (adaptive seeds: the round)
 
     # ------------------------------------------------------------------ planning
     def launch(
@@ -224,6 +225,7 @@ class Launcher:
             "gpus_per_run": self.settings.gpus_per_run,
             "tracking_uri": tracking,
             "tracking_wait": self.spawned is not None and tracking == self.spawned["uri"],
+            **self.spec_extra,
         }
 
     # ------------------------------------------------------------------ tracking

@@ -119,7 +119,15 @@ def plan_round(
         for c, t in sorted(new.items()):
             if t > target[c]:
                 helped = [open_items[j] for j in touched if c in open_items[j][0].configs and prob(j, trial) > 0]
-                picks.append(Pick(c, tuple(range(target[c], t)), (t - target[c]) * hours[c], gain, _why(helped, trial, prob, open_items)))
+                picks.append(
+                    Pick(
+                        c,
+                        tuple(range(target[c], t)),
+                        (t - target[c]) * hours[c],
+                        gain,
+                        _why(helped, trial, prob, open_items),
+                    )
+                )
         target, spent = trial, spent + cost
     return target, picks
 

@@ -114,7 +114,17 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
             result["remaining"]["note"] = "the plan estimates full-profile runs; smoke runs take seconds"
     else:
         result["remaining_note"] = f"no time estimate: no plan (write one with `repro plan --out {PROJECT_PLAN}`)"
+    result["adaptive"] = adaptive_lines(project.root)
     return result
+
+
+def adaptive_lines(root: Path) -> list[str]:
+    """The rounds of ``repro launch --adaptive`` (``.repro/adaptive.json``), as it printed them."""
+    from .adaptive import load, round_line
+    from .adaptive_backend import state_path
+
+    state = load(state_path(root)) or {}
+    return [round_line(r) for r in state.get("rounds", [])]
 
 
 def _live(entry: dict, rec: dict, key: str, slurm: dict, watcher: int | None) -> str:
@@ -179,4 +189,5 @@ def table_rows(result: dict) -> tuple[list[tuple[str, ...]], str]:
         )
     else:
         lines.append(result["remaining_note"])
+    lines += [f"adaptive {line}" for line in result.get("adaptive", [])]
     return rows, "\n".join(lines)

@@ -61,7 +61,10 @@ def catalog_items(sources: dict[str, Source], keep=None) -> list[Item]:
         cells = source.reported_cells()
         for key, table in source.tables.items():
             for ratio in table.ratios:
-                (a, ra), (b, rb) = cells[(key, ratio.numerator, ratio.column)], cells[(key, ratio.denominator, ratio.column)]
+                (a, ra), (b, rb) = (
+                    cells[(key, ratio.numerator, ratio.column)],
+                    cells[(key, ratio.denominator, ratio.column)],
+                )
                 if not (keep(a) and keep(b)):
                     continue
                 reported = float(ra.value) / float(rb.value)
