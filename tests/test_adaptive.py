@@ -11,6 +11,7 @@ from pipeline.catalog import all_configurations, load_catalog
 from pipeline.launch.adaptive import Settings, run_adaptive
 from pipeline.report.adaptive_items import Item, Spread, catalog_items, item_pvalues
 from pipeline.report.sequential import benjamini_hochberg, holm, rule_label, schedule
+from pipeline.report.verdicts import max_of_normals
 
 ALPHA = 0.05
 REPS = 20_000
@@ -31,7 +32,7 @@ def _verdicts_over_looks(item: Item, true_delta: float, sd: float, rng, looks=LO
         if item.kind == "cell":
             ests, se = means[:, 0] + true_delta, sd / np.sqrt(n)
         elif item.kind == "best":
-            e = np.mean(rng.standard_normal((200_000, item.best_of)).max(axis=1)) if n == looks[0] else e
+            e = max_of_normals(item.best_of)[0]  # the verdict's own e_m: our expected best of m
             ests, se = means[:, 0] + sd * e - src + true_delta, None
         else:
             ests, se = means[:, 0] - means[:, 1] + true_delta, sd * np.sqrt(2 / n)
@@ -50,8 +51,6 @@ def _verdicts_over_looks(item: Item, true_delta: float, sd: float, rng, looks=LO
 
 
 def _v(m):
-    from pipeline.report.verdicts import max_of_normals
-
     return max_of_normals(m)[1]
 
 
