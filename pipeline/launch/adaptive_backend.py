@@ -80,13 +80,14 @@ def launch_adaptive(
     plan_path: Path | None = None,
     echo: Callable[[str], None] = _echo,
 ) -> dict:
-    """Run rounds of seeds over the selected configurations (all runnable ones by default) within ``budget``."""
+    """Run rounds of seeds over the selected configurations (params.yaml's by default) within ``budget``."""
     if budget <= 0:
         raise ReproError(f"--budget {budget:g}: give the hours this launch may spend, e.g. --budget 200")
     if max_seeds < 1:
         raise ReproError(f"--max-seeds {max_seeds}: give at least 1")
     configs = {n: c for n, c in all_configurations().items() if not c.requires}
-    chosen = [n for n in configs if (not patterns or any(fnmatchcase(n, p) for p in patterns))]
+    listed = {e.config for e in project.params.runs.values()}  # the configurations params.yaml runs
+    chosen = [n for n in configs if n in listed and (not patterns or any(fnmatchcase(n, p) for p in patterns))]
     chosen = [n for n in chosen if source is None or configs[n].source == source]
     if not chosen:
         raise ReproError("no configuration matches the selection; see `repro list`")
