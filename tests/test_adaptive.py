@@ -14,7 +14,7 @@ from pipeline.report.sequential import benjamini_hochberg, holm, rule_label, sch
 from pipeline.report.verdicts import max_of_normals
 
 ALPHA = 0.05
-REPS = 20_000
+REPS = 8_000  # per case: MC standard error of a 5% rate ≈ 0.0024
 LOOKS = schedule(10)
 
 
