@@ -192,6 +192,10 @@ def plot(result: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, d in result["designs"].items():
         ax.scatter(d["hours_mean"], d["decided_mean"], s=60, label=name)
+    half = result["designs"]["fixed n = 5"]["hours_mean"] / 2
+    ax.axvline(half, color="grey", linestyle="--", linewidth=1)
+    ax.text(half, ax.get_ylim()[0], " target: ≤ 50% of fixed n = 5's hours", fontsize=7, va="bottom")
+    ax.axhline(result["designs"]["fixed n = 5"]["decided_mean"], color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("hours of the plan per reproduction (mean)")
     ax.set_ylabel(f"items decided (of {result['items']})")
     ax.set_title(f"Items decided vs hours, {result['reps']} simulated reproductions")
@@ -207,7 +211,11 @@ def main() -> None:
     ap.add_argument("--max-seeds", type=int, default=10)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--plot", type=Path)
+    ap.add_argument("--replot", type=Path, help="Only draw --plot from this JSON of an earlier run.")
     args = ap.parse_args()
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot)
+        return
     result = simulate(args.reps, args.plan, args.max_seeds)
     text = json.dumps(result, indent=2)
     print(text)
