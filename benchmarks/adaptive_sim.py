@@ -133,7 +133,7 @@ def tally(world: World, verdicts: dict[str, str]) -> dict:
     return out
 
 
-def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0) -> dict:
+def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0, looks: tuple[int, ...] | None = None) -> dict:
     configs = {n: c for n, c in all_configurations().items() if not c.requires}
     items = catalog_items(load_catalog(), keep=lambda n: n in configs)
     configs_of = {c: configs[c].dataset for it in items for c in it.configs}
@@ -155,7 +155,14 @@ def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0) -> dict:
             rows[name].append(t | {"hours": sum(hours[c] * n for c, n in counts.items())})
         backend = SimBackend(world, rep + seed * 100_000)
         state = run_adaptive(
-            items, configs_of, backend, hours, source_n, Settings(budget, max_seeds, seed=rep), None, lambda s: None
+            items,
+            configs_of,
+            backend,
+            hours,
+            source_n,
+            Settings(budget, max_seeds, seed=rep, looks=looks),
+            None,
+            lambda s: None,
         )
         verdicts = {i: d["verdict"] for i, d in state["decided"].items()}
         spent = sum(hours[c] * n for c, n in backend.done.items())
@@ -211,12 +218,14 @@ def main() -> None:
     ap.add_argument("--max-seeds", type=int, default=10)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--plot", type=Path)
+    ap.add_argument("--looks", help="Look schedule, e.g. 1,2,3,5,10 (default: every seed count).")
     ap.add_argument("--replot", type=Path, help="Only draw --plot from this JSON of an earlier run.")
     args = ap.parse_args()
     if args.replot:
         plot(json.loads(args.replot.read_text()), args.plot)
         return
-    result = simulate(args.reps, args.plan, args.max_seeds)
+    looks = tuple(int(x) for x in args.looks.split(",")) if args.looks else None
+    result = simulate(args.reps, args.plan, args.max_seeds, looks=looks) | {"looks": list(looks or [])}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -45,6 +45,7 @@ class Settings:
     worth: float = 0.5  # a run must decide ≥ worth × (items / budget) expected items per hour
     alpha: float = ALPHA
     seed: int = 0  # of the predictive draws
+    looks: tuple[int, ...] | None = None  # the look schedule (default: every seed count 1..max_seeds)
 
 
 def load(path: Path) -> dict | None:
@@ -79,7 +80,7 @@ def run_adaptive(
     echo: Callable[[str], None] = print,
 ) -> dict:
     """Run rounds until a stop; return the state (rounds, targets, decided verdicts, hours spent)."""
-    looks = schedule(settings.max_seeds)
+    looks = settings.looks or schedule(settings.max_seeds)
     rng = np.random.default_rng(settings.seed)
     state = (load(state_path) if state_path else None) or {
         "targets": dict(planned),
@@ -126,7 +127,7 @@ def run_adaptive(
         left = settings.budget - spent()
         rec = {"round": round_no, "items": len(items), "decided": len(state["decided"]), "spent": spent(),
                "left": left, "picks": []}  # fmt: skip
-        open_items = _open(items, judged, values, configs_of, state["decided"])
+        open_items = _open(items, judged, values, configs_of, state["decided"], looks)
         if not open_items:
             rec["stop"] = "every item decided"
         else:
@@ -154,7 +155,7 @@ def _max(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {c: max(a.get(c, 0), b.get(c, 0)) for c in set(a) | set(b)}
 
 
-def _open(items, judged, values, configs_of, decided) -> list:
+def _open(items, judged, values, configs_of, decided, looks) -> list:
     """Undecided items with a look to plan from: (item, look stats with the claim family size, spread)."""
     sp_all = spreads(items, values, configs_of)
     family: dict[str, int] = {}
@@ -166,7 +167,7 @@ def _open(items, judged, values, configs_of, decided) -> list:
         if it.id in decided:
             continue
         sp = sp_all[it.id] or _guess(it)
-        st = look_stats(it, values, sp)
+        st = look_stats(it, values, sp, looks)
         if st is None:
             continue
         if it.kind == "claim":

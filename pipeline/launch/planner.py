@@ -87,7 +87,8 @@ def plan_round(
 
     def prob(i: int, tgt: dict) -> float:
         it, st, sp = open_items[i]
-        k = min(tgt[c] for c in it.configs) - st["n"]
+        reach = min(tgt[c] for c in it.configs)
+        k = max((x for x in looks if x <= reach), default=0) - st["n"]  # the look the targets reach
         if k <= 0:
             return 0.0
         if (i, k) not in cache:
@@ -101,7 +102,7 @@ def plan_round(
         for i, (it, st, _) in enumerate(open_items):
             if prob(i, target) > 0:
                 continue  # already gets seeds this round
-            for k in (1, 2):
+            for k in [x - st["n"] for x in looks if x > st["n"]][:2]:  # the next two looks
                 new = {c: max(target[c], st["n"] + k) for c in it.configs}
                 if max(new.values()) > max_seeds:
                     continue

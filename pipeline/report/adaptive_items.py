@@ -132,10 +132,13 @@ def spreads(items: list[Item], values: dict, configs_of: dict[str, str]) -> dict
     return out
 
 
-def look_stats(it: Item, values: dict, sp: Spread) -> dict | None:
-    """n, the estimate and its standard error at the current look; None without runs."""
+def look_stats(it: Item, values: dict, sp: Spread, looks: tuple[int, ...] = ()) -> dict | None:
+    """n, the estimate and its standard error at the current look (the largest look of a sequential schedule
+    ``looks`` at most the seeds there are); None without runs."""
     arms = [_values(values, c, it.metric) for c in it.configs]
     n = min(len(a) for a in arms)
+    if len(looks) > 1:
+        n = max((x for x in looks if x <= n), default=0)
     if n == 0:
         return None
     a = [np.asarray(x[:n], float) for x in arms]
@@ -200,7 +203,7 @@ def judge_items(
     looked: list[tuple[Item, dict, Spread]] = []
     for it in items:
         sp = sp_all[it.id]
-        st = look_stats(it, values, sp) if sp is not None else None
+        st = look_stats(it, values, sp, looks) if sp is not None else None
         if st is None:
             n = min(len(_values(values, c, it.metric)) for c in it.configs)
             out[it.id] = {"verdict": "not run" if n == 0 else "inconclusive", "n": n, "rule": rule_label(n, looks)}
