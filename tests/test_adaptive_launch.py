@@ -53,6 +53,7 @@ def test_extra_seeds_are_tagged_with_their_round_and_status_shows_the_rounds(ada
     assert first.data.tags["adaptive_round"] == "1" and extra.data.tags["adaptive_round"] == "2"
     status = repro(project, "status")
     assert "adaptive round 1: " in status.stdout and "h spent" in status.stdout, status.stdout
+    assert "adaptive verdicts: " in status.stdout and "(sequential, look " in status.stdout, status.stdout
 
 
 def test_a_second_adaptive_launch_repeats_no_run(adaptive):

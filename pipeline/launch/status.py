@@ -124,7 +124,14 @@ def adaptive_lines(root: Path) -> list[str]:
     from .adaptive_backend import state_path
 
     state = load(state_path(root)) or {}
-    return [round_line(r) for r in state.get("rounds", [])]
+    lines = [round_line(r) for r in state.get("rounds", [])]
+    decided = state.get("decided", {})
+    if decided:
+        counts: dict[str, int] = {}
+        for d in decided.values():
+            counts[f"{d['verdict']} ({d['rule']})"] = counts.get(f"{d['verdict']} ({d['rule']})", 0) + 1
+        lines.append("verdicts: " + "; ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return lines
 
 
 def _live(entry: dict, rec: dict, key: str, slurm: dict, watcher: int | None) -> str:
