@@ -46,19 +46,15 @@ def expected_block(profile: str, shard: tuple[int, int] = (0, 1), raised: dict[s
     runs = {
         run_key(run.name, seed): {"config": run.name, "seed": seed, "source": run.source, "dataset": run.dataset}
         for run in selected
-        for seed in (range(_smoke_seeds(run.name, raised)) if profile == "smoke" else range(counts[run.name]))
+        for seed in ([0] if profile == "smoke" else range(counts[run.name]))
     }
     return {"datasets": sorted({run.dataset for run in selected}), "runs": runs}
 
 
-def _smoke_seeds(name: str, raised: dict[str, int] | None) -> int:
-    """The smoke profile runs seed 0, or as many seeds as params.yaml ``seeds`` asks (adaptive seeds)."""
-    return max([1] + [n for pattern, n in (raised or {}).items() if fnmatchcase(name, pattern)])
-
-
 def raise_seeds(path: Path, targets: dict[str, int]) -> dict[str, int]:
     """Raise params.yaml ``seeds`` to at least ``targets`` ({configuration: N}) and add the runs ``repro sync``
-    then generates to the generated block, keeping the block's other runs; returns the new ``seeds``."""
+    then generates to the generated block, keeping the block's other runs; returns the new ``seeds``.
+    (The smoke profile's ``repro sync`` keeps seed 0 only: there, extra seeds last until the next sync.)"""
     text = path.read_text()
     head, _, block = text.partition(MARKER)
     params = yaml.safe_load(head) or {}
