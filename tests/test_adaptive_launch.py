@@ -24,6 +24,7 @@ def adaptive(tmp_path_factory):
     per_run = seconds_per_run(read_plan(ROOT / "benchmarks" / "plan-cpu.json"))
     budget = 5 * max(per_run[c] for c in CONFIGS) / 3600  # round 1 (2 runs), then at most 3 more
     out = repro(project, "launch", "--adaptive", "--budget", f"{budget:.1f}", "--max-seeds", "3", timeout=900)
+    print("\n".join(line for line in out.stderr.splitlines() if line.startswith(("adaptive", "round "))), flush=True)
     return project, out, budget
 
 
