@@ -9,13 +9,18 @@ True values: each (configuration, metric) is set from its first reported figure 
 literature; see benchmarks/README.md): CIFAR-10 0.15 points, CIFAR-100 0.4, Tiny ImageNet 0.5; times and
 losses 2% of the value. Hours per run: a plan file's ``seconds_per_run``.
 
-    python benchmarks/adaptive_sim.py --reps 2000 --out benchmarks/adaptive-sim.json --plot benchmarks/adaptive-sim.png
+    python benchmarks/adaptive_sim.py --reps 300 --error-reps 2000 --out benchmarks/adaptive-sim.json \\
+        --plot benchmarks/adaptive-sim.png
+
+The design comparison runs the planner (seconds per reproduction); the error rates do not need it and run over
+more reproductions (``error_rates``: the fixed designs, and the sequential rule with every look taken).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import zlib
 from pathlib import Path
 
@@ -133,7 +138,8 @@ def tally(world: World, verdicts: dict[str, str]) -> dict:
     return out
 
 
-def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0, looks: tuple[int, ...] | None = None) -> dict:
+def setup(plan: Path) -> tuple:
+    """The catalog's items, their configurations' datasets, hours per run, the world and the fixed designs."""
     configs = {n: c for n, c in all_configurations().items() if not c.requires}
     items = catalog_items(load_catalog(), keep=lambda n: n in configs)
     configs_of = {c: configs[c].dataset for it in items for c in it.configs}
@@ -144,9 +150,14 @@ def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0, looks: t
             h for o, h in hours.items() if configs[o].source == configs[c].source and configs_of[o] == configs_of[c]
         ]
         hours[c] = float(np.median(same or list(hours.values())))
-    world = World(items, configs_of)
     source_n = {c: configs[c].n_seeds for c in configs_of}
     designs = {"fixed n = sources' counts": source_n, "fixed n = 5": {c: max(5, n) for c, n in source_n.items()}}
+    return items, configs_of, hours, filled, World(items, configs_of), source_n, designs
+
+
+def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0, looks: tuple[int, ...] | None = None) -> dict:
+    """The design comparison: items decided and hours of (a), (b) and (c), with their error rates."""
+    items, configs_of, hours, filled, world, source_n, designs = setup(plan)
     budget = sum(hours[c] * n for c, n in designs["fixed n = 5"].items())
     rows: dict[str, list[dict]] = {k: [] for k in (*designs, "adaptive (budget of fixed n = 5)")}
     for rep in range(reps):
@@ -168,6 +179,46 @@ def simulate(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0, looks: t
         spent = sum(hours[c] * n for c, n in backend.done.items())
         rows["adaptive (budget of fixed n = 5)"].append(tally(world, verdicts) | {"hours": spent})
     return summarise(rows, world, reps, plan, budget) | {"hours_filled_from_their_source": filled}
+
+
+def _first(values: dict, counts: dict[str, int]) -> dict:
+    """The first ``counts[c]`` seeds of each configuration's values."""
+    return {c: {m: v[: counts.get(c, 0)] for m, v in d.items()} for c, d in values.items()}
+
+
+EVERY_LOOK = "sequential, every look 1..N (any planner's worst case)"
+
+
+def error_rates(reps: int, plan: Path, max_seeds: int = 10, seed: int = 0) -> dict:
+    """Error rates without the planner, over ``reps`` reproductions of the catalog: the two fixed designs, and the
+    sequential rule with every item looked at at every look 1..N (first decision kept). A planner chooses which
+    of these looks happen, so every look taken is the worst case of that choice (all configurations advance
+    together here, so the pooled spreads differ from a campaign's); the adaptive design's own rates are
+    ``simulate``'s."""
+    items, configs_of, hours, _, world, _, designs = setup(plan)
+    looks = schedule(max_seeds)
+    top = max(max_seeds, *(n for d in designs.values() for n in d.values()))
+    rows: dict[str, list[dict]] = {k: [] for k in (*designs, EVERY_LOOK)}
+    for rep in range(reps):
+        backend = SimBackend(world, 1_000_000 + rep + seed * 100_000)  # draws apart from simulate()'s
+        backend.run(dict.fromkeys(configs_of, top), 1)
+        values = backend.values()
+        for name, counts in designs.items():
+            judged = judge_items(items, _first(values, counts), configs_of, schedule(1, fixed=1))
+            rows[name].append(tally(world, {i: r["verdict"] for i, r in judged.items()}) | {"hours": 0.0})
+        decided: dict[str, str] = {}
+        for k in looks:
+            judged = judge_items(items, _first(values, dict.fromkeys(configs_of, k)), configs_of, looks)
+            for i, r in judged.items():
+                if i not in decided and r["verdict"] in DECIDED:
+                    decided[i] = r["verdict"]
+        rows[EVERY_LOOK].append(tally(world, decided) | {"hours": 0.0})
+        if (rep + 1) % 200 == 0:
+            print(f"error rates: {rep + 1}/{reps} reproductions", file=sys.stderr, flush=True)
+    out = summarise(rows, world, reps, plan, 0.0)
+    for d in out["designs"].values():
+        del d["hours_mean"]  # not a design's cost here: only its error rates
+    return {"reps": reps, "max_seeds": max_seeds, "designs": out["designs"]}
 
 
 def summarise(rows: dict, world: World, reps: int, plan: Path, budget: float) -> dict:
@@ -213,10 +264,11 @@ def plot(result: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=2000)
+    ap.add_argument("--reps", type=int, default=300, help="Reproductions for the design comparison (0: skip).")
+    ap.add_argument("--error-reps", type=int, default=2000, help="Reproductions for the error rates (0: skip).")
     ap.add_argument("--plan", type=Path, default=Path("benchmarks/plan-cpu.json"))
     ap.add_argument("--max-seeds", type=int, default=10)
-    ap.add_argument("--out", type=Path)
+    ap.add_argument("--out", type=Path, help="Write the JSON here; a part skipped (0 reps) keeps what --out had.")
     ap.add_argument("--plot", type=Path)
     ap.add_argument("--looks", help="Look schedule, e.g. 1,2,3,5,10 (default: every seed count).")
     ap.add_argument("--replot", type=Path, help="Only draw --plot from this JSON of an earlier run.")
@@ -225,12 +277,16 @@ def main() -> None:
         plot(json.loads(args.replot.read_text()), args.plot)
         return
     looks = tuple(int(x) for x in args.looks.split(",")) if args.looks else None
-    result = simulate(args.reps, args.plan, args.max_seeds, looks=looks) | {"looks": list(looks or [])}
+    result = json.loads(args.out.read_text()) if args.out and args.out.exists() else {}
+    if args.reps:
+        result |= simulate(args.reps, args.plan, args.max_seeds, looks=looks) | {"looks": list(looks or [])}
+    if args.error_reps:
+        result["error_rates"] = error_rates(args.error_reps, args.plan, args.max_seeds)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-    if args.plot:
+    if args.plot and "designs" in result:
         plot(result, args.plot)
 
 

@@ -3,10 +3,12 @@ seed), Holm and BH on known answers, and the round loop on the simulator's backe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from benchmarks.adaptive_sim import SimBackend, World
+from benchmarks.adaptive_sim import EVERY_LOOK, SimBackend, World, error_rates
 from pipeline.catalog import all_configurations, load_catalog
 from pipeline.launch.adaptive import Settings, run_adaptive
 from pipeline.report.adaptive_items import Item, Spread, catalog_items, item_pvalues
@@ -93,6 +95,19 @@ def test_false_supported_at_zero_stays_below_alpha_and_fixed_n_rules_would_not()
     # the fixed-n test taken at each of ten looks: optional stopping inflates it well past α
     z = np.cumsum(np.random.default_rng(4).standard_normal((REPS, 10)), axis=1) / np.sqrt(np.arange(1, 11))
     assert (z > 1.6449).any(axis=1).mean() > 0.15
+
+
+def test_simulator_error_rates_over_the_catalog_with_every_look_taken():
+    # whole-catalog reproductions (fixed seed; the committed figures use 2,000): every item looked at at every look
+    plan = Path(__file__).parents[1] / "benchmarks" / "plan-cpu.json"
+    got = error_rates(12, plan, max_seeds=10, seed=5)
+    assert got["reps"] == 12 and set(got["designs"]) == {"fixed n = sources' counts", "fixed n = 5", EVERY_LOOK}
+    for name, d in got["designs"].items():
+        for rate, se in (("false_reproduced", "false_reproduced_mc_se"), ("false_differs", "false_differs_mc_se"),
+                         ("false_supported_per_source", "false_supported_mc_se")):  # fmt: skip
+            assert d[rate] <= ALPHA + 3 * d[se], (name, rate, d)
+    every, five = got["designs"][EVERY_LOOK], got["designs"]["fixed n = 5"]
+    assert every["decided_mean"] > five["decided_mean"] > got["designs"]["fixed n = sources' counts"]["decided_mean"]
 
 
 def test_holm_and_bh_known_answers():
