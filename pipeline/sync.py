@@ -64,6 +64,35 @@ def expected_block(profile: str, shard: tuple[int, int] = (0, 1), raised: dict[s
     return {"datasets": sorted({run.dataset for run in selected}), "roots": roots(profile), "runs": runs}
 
 
+def raise_seeds(path: Path, targets: dict[str, int]) -> dict[str, int]:
+    """Raise params.yaml ``seeds`` to at least ``targets`` ({configuration: N}) and add the runs ``repro sync``
+    then generates to the generated block, keeping the block's other runs; returns the new ``seeds``.
+    (The smoke profile's ``repro sync`` keeps seed 0 only: there, extra seeds last until the next sync.)"""
+    text = path.read_text()
+    head, _, block = text.partition(MARKER)
+    params = yaml.safe_load(head) or {}
+    seeds = dict(params.get("seeds") or {})
+    for name, n in targets.items():
+        seeds[name] = max(seeds.get(name, 0), n)
+    flow = yaml.safe_dump(seeds, default_flow_style=True, sort_keys=True).strip()
+    head, count = re.subn(r"(?m)^seeds:[ \t]*\{[^}\n]*\}", f"seeds: {flow}", head)
+    if count != 1:
+        raise CatalogError(f"{path}: write `seeds:` as one-line mapping ({{}} or {{name: N}}) for adaptive seeds")
+    generated = yaml.safe_load(block) or {}
+    runs = generated.get("runs") or {}
+    configs = all_configurations()
+    for name, n in targets.items():
+        cfg = configs[name]
+        for seed in range(n):
+            runs.setdefault(run_key(name, seed), {"config": name, "seed": seed, "source": cfg.source,
+                                                  "dataset": cfg.dataset})  # fmt: skip
+    generated["runs"] = runs
+    generated["datasets"] = sorted(set(generated.get("datasets") or []) | {r["dataset"] for r in runs.values()})
+    body = yaml.safe_dump({"datasets": generated["datasets"], "runs": runs}, sort_keys=False)
+    write_text(path, f"{head.rstrip(chr(10))}\n\n{MARKER}\n{body}")
+    return seeds
+
+
 def sync_params(path: Path, profile: str, write: bool = True, shard: tuple[int, int] = (0, 1)) -> bool:
     """Rewrite the generated block of ``path`` for ``profile``; return whether it changed."""
     text = path.read_text()

@@ -109,3 +109,57 @@ def test_verdicts_follow_the_equivalence_rule(source, tmp_path):
     assert verdict([7.0, 7.1, 6.9]) == "differs (above)"  # error 2 points above the reported 5.0
     assert verdict([5.3]) == "inconclusive"  # close, but one run with only the binomial floor (z: ±0.36 + 0.3)
     assert verdict([5.3], profile="smoke") == "smoke only"
+
+
+RULED = """\
+configurations:
+  demo-a:
+    dataset: cifar10
+    model: preresnet-164
+    reported:
+      - {metric: top1_error, value: 5.0, meaning: m, table: t1, row: A, column: C}
+  demo-b:
+    dataset: cifar10
+    model: preresnet-164
+    reported:
+      - {metric: top1_error, value: 7.0, meaning: m, table: t1, row: B, column: C}
+  demo-c:
+    dataset: cifar10
+    model: preresnet-164
+    reported:
+      - {metric: top1_error, value: 6.0, meaning: m, table: t1, row: D, column: C}
+tables:
+  t1: {caption: T, rows: [A, B, D], columns: [C]}
+claims:
+  - {text: "A beats B", better: demo-a, worse: demo-b, metric: top1_error, higher_is_better: false}
+  - {text: "A beats D", better: demo-a, worse: demo-c, metric: top1_error, higher_is_better: false}
+"""
+
+
+def test_every_rendered_verdict_names_its_rule(tmp_path):
+    import csv
+
+    from pipeline.report.sequential import rule_label
+    from pipeline.report.tables import RENDER_RULE
+    from tests._catalog import demo_catalog, load_demo
+
+    source = load_demo(tmp_path, demo_catalog(RULED))
+    runs = tmp_path / "runs"
+    for config, errors in {"demo-a": [5.0, 5.1, 4.9], "demo-b": [7.0, 7.1, 6.9]}.items():
+        for seed, err in enumerate(errors):
+            write_eval(runs, config, seed, err)
+    out = tmp_path / "tables"
+    seeds = {"demo-a": [0, 1, 2], "demo-b": [0, 1, 2], "demo-c": [0]}
+    render_all({"demo": source}, Results(runs, seeds), out, {"profile": "full", "commit": "abc"})
+    rows = {r["row"]: r for r in csv.DictReader(open(out / "demo-t1.csv"))}
+    assert rows["A"]["verdict"] == "reproduced" and rows["A"]["rule"] == "fixed n"
+    assert rows["B"]["verdict"] == "reproduced" and rows["B"]["rule"] == "fixed n"
+    assert rows["D"]["verdict"] == "not run" and rows["D"]["rule"] == ""  # no test, no rule
+    md = (out / "demo-t1.md").read_text()
+    assert "- Rule: every verdict here is **fixed n**" in md and "sequential, look k of K" in md
+    readme = (out / "README.md").read_text()
+    assert "| source | verdict | rule | claim |" in readme
+    assert "| demo | supported | fixed n | A beats B" in readme
+    assert "| demo | not run | — | A beats D" in readme
+    # the render's label is the sequential module's label for a single look; more looks say which
+    assert RENDER_RULE == rule_label(3, (3,)) and rule_label(3, (1, 2, 3, 4, 5)) == "sequential, look 3 of 5"

@@ -45,10 +45,16 @@ def launch(
     wait: Annotated[bool, typer.Option(help="Watch the jobs and record them in dvc.lock as they finish.")] = True,
     doctor: Annotated[bool, typer.Option("--doctor", help="Run `repro doctor` as one job there first.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Submit even if a --doctor check fails.")] = False,
+    adaptive: Annotated[bool, typer.Option("--adaptive", help="Extra seeds in rounds until decided.")] = False,
+    budget: Annotated[float | None, typer.Option(help="--adaptive: hours of the plan it may spend.")] = None,
+    max_seeds: Annotated[int, typer.Option(help="--adaptive: seeds per configuration at most.")] = 10,
 ) -> None:
     """Run the remaining (configuration, seed) runs as jobs (Slurm, Ray, local GPUs); record them in dvc.lock."""
     from ..launch.launcher import launch as do_launch
 
+    if adaptive or budget is not None:
+        _adaptive(configs, source, backend, address, budget, max_seeds, adaptive)
+        return
     project = _profile_project(create=True)
     try:
         result = guard(
@@ -59,6 +65,18 @@ def launch(
         raise typer.Exit(130) from None
     if result["failed"]:
         fail(f"{len(result['failed'])} run(s) failed: {', '.join(sorted(result['failed']))} (see `repro status`)", 1)
+
+
+def _adaptive(configs, source, backend, address, budget, max_seeds, adaptive) -> None:
+    from ..launch.adaptive_backend import launch_adaptive
+
+    if not adaptive or budget is None:
+        fail("--adaptive and --budget go together: `repro launch --adaptive --budget HOURS`", 2)
+    try:
+        guard(launch_adaptive, state.project, configs, source, backend, address, budget, max_seeds)
+    except KeyboardInterrupt:
+        err.print("stopped: finished runs are kept; `repro launch --adaptive` resumes", highlight=False)
+        raise typer.Exit(130) from None
 
 
 @app.command()

@@ -49,6 +49,7 @@ def tags_of(spec: dict) -> dict:
         "job_id": job_id(spec["backend"]),
         "host": socket.gethostname(),
         "gpu": visible_gpu(),
+        **({"adaptive_round": str(spec["adaptive_round"])} if "adaptive_round" in spec else {}),
     }
 
 

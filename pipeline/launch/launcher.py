@@ -65,6 +65,7 @@ class Launcher:
         self.backend = None
         self.spawned = None
         self.artifacts = (self.root / "mlartifacts").as_uri()
+        self.spec_extra: dict = {}  # more fields for every job's spec (adaptive seeds: the round)
 
     # ------------------------------------------------------------------ planning
     def launch(
@@ -241,6 +242,7 @@ class Launcher:
             "tracking_wait": self.spawned is not None and tracking == self.spawned["uri"],
             # launch's server or SQLite: artifacts in the project's mlartifacts/ whoever creates the experiment
             "artifact_location": None if os.environ.get("MLFLOW_TRACKING_URI") else self.artifacts,
+            **self.spec_extra,
         }
 
     # ------------------------------------------------------------------ tracking

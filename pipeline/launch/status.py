@@ -138,6 +138,7 @@ def status(project, patterns=None, source=None, table=None, seeds=None, plan_pat
             result["remaining"]["note"] = "the plan estimates full-profile runs; smoke runs take seconds"
     else:
         result["remaining_note"] = f"no time estimate: no plan (write one with `repro plan --out {PROJECT_PLAN}`)"
+    result["adaptive"] = adaptive_lines(project.root)
     return result
 
 
@@ -150,6 +151,22 @@ def _other_profile(project, key: str) -> str | None:
     if recorded and recorded != project.profile:
         return f"a {recorded}-profile run in the {project.profile} profile's runs"
     return None
+
+
+def adaptive_lines(root: Path) -> list[str]:
+    """The rounds of ``repro launch --adaptive`` (``.repro/adaptive.json``), as it printed them."""
+    from .adaptive import load, round_line
+    from .adaptive_backend import state_path
+
+    state = load(state_path(root)) or {}
+    lines = [round_line(r) for r in state.get("rounds", [])]
+    decided = state.get("decided", {})
+    if decided:
+        counts: dict[str, int] = {}
+        for d in decided.values():
+            counts[f"{d['verdict']} ({d['rule']})"] = counts.get(f"{d['verdict']} ({d['rule']})", 0) + 1
+        lines.append("verdicts: " + "; ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    return lines
 
 
 def _live(entry: dict, rec: dict, key: str, slurm: dict, watcher: int | None) -> str:
@@ -215,4 +232,5 @@ def table_rows(result: dict) -> tuple[list[tuple[str, ...]], str]:
         )
     else:
         lines.append(result["remaining_note"])
+    lines += [f"adaptive {line}" for line in result.get("adaptive", [])]
     return rows, "\n".join(lines)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..catalog import Recipe, Source, merge_recipe
 from .results import Results
-from .tables import csv_text, markdown_table, r4, write_table
+from .tables import RULE_NOTE, csv_text, markdown_table, r4, rule_of, write_table
 from .verdicts import binomial_se, cell_verdict, default_delta, pooled_sd
 
 TEST_IMAGES = 10_000  # the test set behind every reported curve so far (CIFAR-100); sets δ and the sd floor
@@ -214,7 +214,7 @@ def compare(source: Source, key: str, results: Results, profile: str) -> list[Co
 LABELS = {"best": "best (%)", "final": "final (%)", "jump_epoch": "jump epoch at the first LR drop"}
 CSV_FIELDS = [
     "table", "row", "config", "quantity", "reported", "reported_epoch", "reproduced_mean", "reproduced_sd",
-    "reproduced_min", "reproduced_max", "n", "seed_values", "delta", "margin", "verdict", "detail", "basis",
+    "reproduced_min", "reproduced_max", "n", "seed_values", "delta", "margin", "verdict", "rule", "detail", "basis",
     "profile",
 ]  # fmt: skip
 
@@ -271,7 +271,8 @@ def _record(key: str, cell: Comparison, profile: str) -> dict:
         "reproduced_min": r4(min(vals) if vals else None), "reproduced_max": r4(max(vals) if vals else None),
         "n": len(vals), "seed_values": " ".join(str(round(v, 4)) for v in vals),
         "delta": r4(None if mean is None or cell.reported is None else mean - cell.reported),
-        "margin": r4(cell.margin), "verdict": cell.verdict, "detail": cell.detail, "basis": cell.basis,
+        "margin": r4(cell.margin), "verdict": cell.verdict, "rule": rule_of(cell.verdict), "detail": cell.detail,
+        "basis": cell.basis,
         "profile": profile,
     }  # fmt: skip
 
@@ -322,6 +323,8 @@ def render_curves_table(source: Source, key: str, cells: list[Comparison], conte
         *RULES,
         "",
         markdown_table(header, lines),
+        "",
+        RULE_NOTE,
         "",
         "Figures: "
         + ", ".join(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..catalog import Configuration, Source, Table, configurations_of
 from ..files import write_json
-from .claim_kinds import evaluate_claims
+from .claim_kinds import CostClaimResult, evaluate_claims
 from .judging import Judged, JudgedRatio, Pool, fmt, judge_figure, judge_ratio
 from .published import write_rendered
 from .results import Results
@@ -28,6 +28,24 @@ VERDICT_RULE = (
     "reproduced = the 90% interval of (reproduced − reported) lies inside ±δ (TOST, α = 0.05); "
     "differs = the 95% interval excludes the reported value and |Δ| > δ; inconclusive otherwise"
 )
+# The rule behind every verdict rendered here; ``sequential.rule_label`` gives the same text for one look.
+RENDER_RULE = "fixed n"
+NO_TEST = ("not run", "smoke only", "cited", "not comparable", "—")  # verdicts no rule produced
+RULE_WHY = (
+    '`repro launch --adaptive` decides with a group-sequential rule instead ("sequential, look k of K"); '
+    "its verdicts are in `repro status` and `.repro/adaptive.json`, not here, because this render is a DVC stage "
+    "that reads only tracked run metrics. After an adaptive campaign a fixed-n verdict ignores the repeated looks, "
+    "so its error rates are not guaranteed; the sequential ones are (README, Adaptive seeds)."
+)
+RULE_NOTE = (
+    f"- Rule: every verdict here is **{RENDER_RULE}**: the test at the runs' count, as if it had been fixed in "
+    f"advance. {RULE_WHY}"
+)
+
+
+def rule_of(verdict: str) -> str:
+    """The rule that produced ``verdict`` in this render: "fixed n", or "" where no test did."""
+    return "" if verdict.startswith(NO_TEST) else RENDER_RULE
 
 
 def finished_runs(sources: dict[str, Source], results: Results) -> tuple[dict[str, dict[str, list[dict]]], Pool]:
@@ -123,7 +141,7 @@ def write_table(out_dir: Path, stem: str, md: str, csv_: str) -> list[Path]:
 CSV_FIELDS = [
     "table", "row", "column", "kind", "reported", "reported_value", "unit", "reproduced", "reproduced_std", "n",
     "delta", "margin", "margin_rule", "ci90_low", "ci90_high", "ci95_low", "ci95_high", "p_tost", "spread",
-    "verdict", "seeds_to_decide", "meaning", "profile",
+    "verdict", "rule", "seeds_to_decide", "meaning", "profile",
 ]  # fmt: skip
 
 
@@ -146,7 +164,8 @@ def _record(key: str, row: str, col: str, cell: Cell, profile: str) -> dict:
         "ci90_low": r4(s and s.ci90 and s.ci90[0]), "ci90_high": r4(s and s.ci90 and s.ci90[1]),
         "ci95_low": r4(s and s.ci95 and s.ci95[0]), "ci95_high": r4(s and s.ci95 and s.ci95[1]),
         "p_tost": r4(s and s.p_tost), "spread": j.note or (s.basis if s is not None else ""),
-        "verdict": j.phrase(), "seeds_to_decide": j.seeds_to_decide or "", "meaning": rep.meaning, "profile": profile,
+        "verdict": j.phrase(), "rule": rule_of(j.verdict), "seeds_to_decide": j.seeds_to_decide or "",
+        "meaning": rep.meaning, "profile": profile,
     }  # fmt: skip
 
 
@@ -185,7 +204,7 @@ def _ratio_record(key: str, jr: JudgedRatio, profile: str) -> dict:
         "margin": r4(j.margin.value), "margin_rule": j.margin.source,
         "ci90_low": ex(s.ci90[0]) if s and s.ci90 else "", "ci90_high": ex(s.ci90[1]) if s and s.ci90 else "",
         "ci95_low": ex(s.ci95[0]) if s and s.ci95 else "", "ci95_high": ex(s.ci95[1]) if s and s.ci95 else "",
-        "p_tost": r4(s and s.p_tost), "spread": j.note, "verdict": j.phrase(),
+        "p_tost": r4(s and s.p_tost), "spread": j.note, "verdict": j.phrase(), "rule": rule_of(j.verdict),
         "seeds_to_decide": j.seeds_to_decide or "",
         "meaning": f"ratio of the two rows' figures: {r.numerator} / {r.denominator}", "profile": profile,
     }  # fmt: skip
@@ -315,6 +334,8 @@ def render_table(
             markdown_table(header, rows),
             "",
             *ratio_lines,
+            RULE_NOTE,
+            "",
             *([table.notes.strip(), ""] if table.notes else []),
             *(["Margins (δ):", "", *margins, ""] if margins else []),
             *(["Figures:", "", *figures, ""] if figures else []),
@@ -379,7 +400,8 @@ def render_all(
             verdicts = sorted({c.verdict for (t, _, _), c in cells.items() if t == key})
             index.append(f"| {source.id} | [{table.caption}]({stem}.md) | {', '.join(verdicts) or '—'} |")
         for result in evaluate_claims(source, runs, profile, pool):
-            claim_lines.append(f"| {source.id} | {result.verdict} | {result.sentence()} |")
+            rule = "counted" if isinstance(result, CostClaimResult) else rule_of(result.verdict) or "—"
+            claim_lines.append(f"| {source.id} | {result.verdict} | {rule} | {result.sentence()} |")
     gpu, cpu = gpu_hours(all_results)
     title = "Paper tables" + (" — SMOKE TEST, NOT A REPRODUCTION" if profile == "smoke" else "")
     readme = "\n".join(
@@ -416,8 +438,11 @@ def render_all(
             "seed-to-seed sd. A claim against several arms is one line per arm; cost claims are counted on the "
             "built models (no training); cited claims have no verdict.",
             "",
-            "| source | verdict | claim |",
-            "|---|---|---|",
+            f"Rule: which rule produced each verdict: {RENDER_RULE} (the test at the runs' count), counted (a cost "
+            f"claim, no seeds), — (no verdict). {RULE_WHY}",
+            "",
+            "| source | verdict | rule | claim |",
+            "|---|---|---|---|",
             *claim_lines,
             "",
         ]
