@@ -9,7 +9,7 @@ True values: each (configuration, metric) is set from its first reported figure 
 literature; see benchmarks/README.md): CIFAR-10 0.15 points, CIFAR-100 0.4, Tiny ImageNet 0.5; times and
 losses 2% of the value. Hours per run: a plan file's ``seconds_per_run``.
 
-    python benchmarks/adaptive_sim.py --reps 300 --error-reps 2000 --out benchmarks/adaptive-sim.json \\
+    python benchmarks/adaptive_sim.py --reps 2000 --error-reps 2000 --out benchmarks/adaptive-sim.json \\
         --plot benchmarks/adaptive-sim.png
 
 The design comparison runs the planner (seconds per reproduction); the error rates do not need it and run over
