@@ -82,13 +82,11 @@ def raise_seeds(path: Path, targets: dict[str, int]) -> dict[str, int]:
     runs = generated.get("runs") or {}
     configs = all_configurations()
     for name, n in targets.items():
-        cfg = configs[name]
         for seed in range(n):
-            runs.setdefault(run_key(name, seed), {"config": name, "seed": seed, "source": cfg.source,
-                                                  "dataset": cfg.dataset})  # fmt: skip
+            runs.setdefault(run_key(name, seed), run_entry(configs[name], seed))
     generated["runs"] = runs
     generated["datasets"] = sorted(set(generated.get("datasets") or []) | {r["dataset"] for r in runs.values()})
-    body = yaml.safe_dump({"datasets": generated["datasets"], "runs": runs}, sort_keys=False)
+    body = yaml.safe_dump(generated | {"runs": runs}, sort_keys=False, default_flow_style=None, width=1000)
     write_text(path, f"{head.rstrip(chr(10))}\n\n{MARKER}\n{body}")
     return seeds
 

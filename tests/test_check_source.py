@@ -44,7 +44,7 @@ def test_check_source_passes_on_the_guide_example_and_leaves_the_checkout_alone(
     assert f"table: {table}" in out and "ResNet-18 + CBAM" in table.read_text()
     run = tmp_path / "scratch" / "smoke" / "runs" / "example-resnet18-c10-s0"
     assert (run / "eval.json").is_file() and (run / "train.json").is_file()  # trained and evaluated
-    assert [p.name for p in (tmp_path / "scratch" / "data" / "prepared").iterdir()] == ["cifar10"]  # fetched
+    assert [p.name for p in (tmp_path / "scratch" / "smoke" / "data" / "prepared").iterdir()] == ["cifar10"]  # fetched
     for step in ("sync", "fetch", "train", "evaluate", "render"):
         assert f"check-source: {step}" in done.stderr
 

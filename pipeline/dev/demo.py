@@ -46,7 +46,7 @@ def copy_project(root: Path, dest: Path) -> None:
         shutil.copy2(src, dst)
 
 
-UNCACHED = ("runs/*/*.json", "runs/*/history.csv")  # dvc.yaml's `cache: false` outputs of the runs
+UNCACHED = ("smoke/runs/*/*.json", "smoke/runs/*/history.csv")  # the smoke runs' `cache: false` outputs
 DEMO_GIT = ["-c", "user.name=repro demo", "-c", "user.email=demo@localhost", "-c", "commit.gpgsign=false"]
 
 
