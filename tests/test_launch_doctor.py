@@ -42,4 +42,4 @@ def test_a_failed_check_stops_the_launch(slurm, tmp_path):
     assert not (project / ".repro" / "launch.json").exists() or not json.loads(
         (project / ".repro" / "launch.json").read_text()
     ).get("jobs"), "runs were submitted after a failed doctor"
-    assert not (project / "runs").exists() or not any((project / "runs").iterdir())
+    assert not (project / "smoke" / "runs").exists() or not any((project / "smoke" / "runs").iterdir())

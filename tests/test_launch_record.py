@@ -89,11 +89,12 @@ def _row(project: Path) -> dict:
 @pytest.mark.parametrize("hard", [False, True], ids=["ctrl-c", "sigkill"])
 def test_an_interrupted_record_never_retrains_the_run(project, hard):
     _set_iterations(project, 4 if not hard else 6)  # dvc.lock now holds an older entry for the run
-    assert _row(project)["state"] == "not started"
-    trained = (project / "runs" / KEY / "train.json").stat().st_mtime
+    row = _row(project)  # finished on disk, its dvc.lock record older: stale, with why
+    assert row["state"] == "stale" and any("smoke" in why for why in row["why"]), row
+    trained = (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime
     out = _launch_interrupted(project, hard)
     assert out.returncode != 0, out.stderr
-    assert (project / "runs" / KEY / "train.json").stat().st_mtime > trained  # this launch trained it
+    assert (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime > trained  # this launch trained it
     if hard:  # the commit was killed: the run reads "finished, not recorded"
         assert _row(project)["state"] == "finished", out.stderr
     else:  # Ctrl-C let the commit finish: recorded

@@ -49,12 +49,12 @@ def _statuses(project, stage: str = "train") -> list[str]:
 
 def _start_and_checkpoint(project, *args: str) -> str:
     """Launch (``--no-wait``), wait until the job has written a checkpoint; the job id."""
-    (project / "runs" / KEY / CHECKPOINT).unlink(missing_ok=True)
+    (project / "smoke" / "runs" / KEY / CHECKPOINT).unlink(missing_ok=True)
     out = repro(
         project, "launch", "--backend", "slurm", "--no-wait", *args, extra_env=FAST, check=False, timeout=TIMEOUT
     )
     assert "submitted 1 job(s)" in out.stderr, out.stderr  # (exits 1 when it also reports the earlier failure)
-    _wait_for(lambda: (project / "runs" / KEY / CHECKPOINT).is_file(), TIMEOUT, "a checkpoint")
+    _wait_for(lambda: (project / "smoke" / "runs" / KEY / CHECKPOINT).is_file(), TIMEOUT, "a checkpoint")
     return _job_id(project)
 
 
@@ -83,7 +83,7 @@ def test_scancel_kill_and_requeue_of_a_finished_job(slurm, tmp_path):
     # the retry finishes; then Slurm requeues the finished job: it exits at once
     done = repro(project, "launch", "--backend", "slurm", "--retry-failed", timeout=TIMEOUT)
     assert f"done {KEY}" in done.stderr, done.stderr
-    job, trained = _job_id(project), (project / "runs" / KEY / "train.json").stat().st_mtime
+    job, trained = _job_id(project), (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime
     assert _statuses(project) == ["FINISHED", "KILLED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
     slurm.run("scontrol", "requeue", job)
     _wait_for(lambda: _queued(slurm).get(job) == "PENDING", 60, "the requeued job to be pending")
@@ -91,7 +91,7 @@ def test_scancel_kill_and_requeue_of_a_finished_job(slurm, tmp_path):
     _wait_for(lambda: job not in _queued(slurm), TIMEOUT, "the requeued job to end")
     rec = records(project)[KEY]
     assert rec["state"] == "done" and rec["job_id"] == job, rec
-    assert (project / "runs" / KEY / "train.json").stat().st_mtime == trained  # not trained again
+    assert (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime == trained  # not trained again
     assert _statuses(project) == ["FINISHED", "KILLED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
     log = next((project / ".repro" / "logs" / "slurm").glob(f"{job}_*log.out")).read_text()
     assert "this job finished the run already" in log, log[-2000:]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from ..catalog import Configuration, Recipe, get_configuration, load_catalog
+from ..codedeps import PACKAGE, model_deps, shared_deps
 from ..data import DATASETS, archive_digest, prepared_share, read_manifest
 from ..errors import ReproError
 from ..execution import Execution
@@ -57,10 +60,25 @@ def check_ready(project: Project, r: Resolved, weights: bool = False) -> None:
         raise CheckpointError(f"no weights at {r.run.file(MODEL)}; run `{r.run.train_command}` first")
 
 
-def provenance(project: Project, config: Configuration) -> dict:
-    """What a run records about how it was made: profile, configuration hash and the data's digest."""
-    _, digest = archive_digest(read_manifest(project.data_dir(config.dataset)))
-    return {"profile": project.profile, "config_hash": config.config_hash(), "data_digest": digest}
+def provenance(project: Project, r: Resolved) -> dict:
+    """What a run records about how it was made, and what makes a finished run stale when it changes:
+    profile, configuration hash, the recipe as this profile runs it (the smoke profile's shrinking
+    included), determinism, the data's digest and the digest of the code its training executes (the
+    train stage's shared modules and its model's own, as dvc.yaml lists them)."""
+    _, digest = archive_digest(read_manifest(project.data_dir(r.config.dataset)))
+    files = sorted(set(shared_deps("train")) | set(model_deps(r.config.model)))
+    code = hashlib.sha256()
+    for rel in files:
+        code.update(rel.encode() + b"\0" + (PACKAGE.parent / rel).read_bytes())
+    recipe = hashlib.sha256(json.dumps(r.recipe.model_dump(), sort_keys=True).encode()).hexdigest()[:12]
+    return {
+        "profile": project.profile,
+        "config_hash": r.config.config_hash(),
+        "recipe_digest": recipe,
+        "deterministic": r.exe.deterministic,
+        "data_digest": digest,
+        "code_digest": code.hexdigest()[:12],
+    }
 
 
 def check_inputs(project: Project, run: RunDir, dataset: str, trained: bool = False) -> None:

@@ -34,8 +34,8 @@ def changes(project: Project, r: Resolved) -> list[str] | None:
     if not r.run.finished():
         return None
     recorded = r.run.read_metrics(TRAIN_METRICS)
-    now = provenance(project, r.config)
-    return [f"{k}: {recorded.get(k, '(unrecorded)')} → {v}" for k, v in now.items() if recorded.get(k) != v]
+    now = provenance(project, r)  # a key the run did not record (trained before it existed) is no change
+    return [f"{k}: {recorded[k]} → {v}" for k, v in now.items() if k in recorded and recorded[k] != v]
 
 
 def already_finished(project: Project, config: str, seed: int) -> Finished | None:
@@ -110,7 +110,7 @@ def _tracked(project: Project, r: Resolved, seed: int, resume: bool) -> TrainRes
             resume=resume,
             log_every=project.params.train.log_every_seconds,
             lock=False,
-            provenance=provenance(project, c),
+            provenance=provenance(project, r),
         )
         t.log_params({f"execution.{k}": v for k, v in result.metrics.get("execution", {}).items()})
         t.log_dataset(**dataset_input(project, c, result.metrics), context="training")
