@@ -304,9 +304,8 @@ class Launcher:
     def _pending_reasons(self, state: dict, states: dict[str, str]) -> dict[str, tuple[str, bool]]:
         """Why the queued jobs wait (Slurm's pending reason), flagging those that can never start."""
         queued = {k: state["jobs"][k]["job_id"] for k, s in states.items() if s == "queued"}
-        if not queued or not hasattr(self.backend, "pending"):
-            return {}
-        return self.backend.pending(queued)
+        reasons = getattr(self.backend, "pending_reasons", None)  # Slurm's; the local backend has none
+        return reasons(queued) if queued and reasons is not None else {}
 
     def _take_cancel_requests(self, state: dict, pending: set[str]) -> None:
         path = cancel_request_path(self.root)

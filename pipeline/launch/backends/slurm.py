@@ -172,7 +172,7 @@ class SlurmBackend:
     def cause(self, key: str, job_id: str) -> str | None:
         return job_cause(self.folder, job_id)
 
-    def pending(self, jobs: dict[str, str]) -> dict[str, tuple[str, bool]]:
+    def pending_reasons(self, jobs: dict[str, str]) -> dict[str, tuple[str, bool]]:
         """{key: (Slurm's pending reason as a line, can never start)} for the queued ``jobs``."""
         from . import pending
 
