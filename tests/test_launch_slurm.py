@@ -75,7 +75,7 @@ def test_dvc_lock_records_them_and_repro_only_renders(launched):
     out = dvc(project, "repro")
     ran = [line for line in out.stdout.splitlines() if line.startswith("Running stage")]
     assert ran == ["Running stage 'render':"], out.stdout
-    summary = json.loads((project / "metrics" / "summary.json").read_text())
+    summary = json.loads((project / "smoke" / "metrics" / "summary.json").read_text())
     shown = json.dumps(summary)
     assert all(c in shown for c in CONFIGS), summary
     logs = list((project / ".repro" / "logs" / "slurm").glob("*_log.out"))
@@ -129,7 +129,8 @@ def interrupted(slurm, tmp_path_factory):
     watch = repro(project, "launch", "--backend", "slurm", check=False, timeout=TIMEOUT)  # records the requeued one
     retry = repro(project, "launch", "--backend", "slurm", "--retry-failed", timeout=TIMEOUT)
     reference = base / "reference"  # the same run, uninterrupted, in a copy
-    shutil.copytree(project, reference, ignore=shutil.ignore_patterns("smoke", ".repro", "mlflow.db", "mlartifacts"))
+    skip = shutil.ignore_patterns("runs", "metrics", ".repro", "mlflow.db", "mlartifacts")  # keeps smoke/data
+    shutil.copytree(project, reference, ignore=skip)
     key = requeued
     for command in ("train", "evaluate"):
         repro(reference, command, LONG[0], extra_env={"REPRO_TRACKING": "off"}, timeout=TIMEOUT)

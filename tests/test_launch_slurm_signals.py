@@ -80,11 +80,12 @@ def test_scancel_kill_and_requeue_of_a_finished_job(slurm, tmp_path):
     assert f"failed {KEY}" in seen.stderr, seen.stderr
     assert _statuses(project) == ["KILLED", "KILLED"]
 
-    # the retry finishes; then Slurm requeues the finished job: it exits at once
+    # the retry resumes the checkpoint and reopens the last attempt's MLflow run (one curve), which ends
+    # FINISHED; then Slurm requeues the finished job: it exits at once
     done = repro(project, "launch", "--backend", "slurm", "--retry-failed", timeout=TIMEOUT)
     assert f"done {KEY}" in done.stderr, done.stderr
     job, trained = _job_id(project), (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime
-    assert _statuses(project) == ["FINISHED", "KILLED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
+    assert _statuses(project) == ["FINISHED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
     slurm.run("scontrol", "requeue", job)
     _wait_for(lambda: _queued(slurm).get(job) == "PENDING", 60, "the requeued job to be pending")
     slurm.run("scontrol", "update", f"JobId={job}", "StartTime=now")  # Slurm holds a requeued job ~2 minutes
@@ -92,6 +93,6 @@ def test_scancel_kill_and_requeue_of_a_finished_job(slurm, tmp_path):
     rec = records(project)[KEY]
     assert rec["state"] == "done" and rec["job_id"] == job, rec
     assert (project / "smoke" / "runs" / KEY / "train.json").stat().st_mtime == trained  # not trained again
-    assert _statuses(project) == ["FINISHED", "KILLED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
+    assert _statuses(project) == ["FINISHED", "KILLED"] and _statuses(project, "evaluate") == ["FINISHED"]
     log = next((project / ".repro" / "logs" / "slurm").glob(f"{job}_*log.out")).read_text()
     assert "this job finished the run already" in log, log[-2000:]

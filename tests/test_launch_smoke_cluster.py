@@ -53,7 +53,7 @@ def test_smoke_launch_on_slurm_from_a_full_checkout_uses_the_stand_in_data(slurm
     copy = checkout / ".demo"
     assert f"smoke profile: in the smoke copy {copy}" in out.stderr, out.stderr
     assert "prepared data: fetch@cifar10" in out.stderr and f"done {key}" in out.stderr, out.stderr
-    manifest = json.loads((copy / "data" / "prepared" / "cifar10" / "manifest.json").read_text())
+    manifest = json.loads((copy / "smoke" / "data" / "prepared" / "cifar10" / "manifest.json").read_text())
     assert manifest["profile"] == "smoke", manifest
     raw = copy / "data" / "raw"
     assert (raw / "smoke" / manifest["archive"]).is_file()  # the stand-in, made offline

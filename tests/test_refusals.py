@@ -29,7 +29,7 @@ CONFIG = "jay4869-a56-arl"  # CIFAR-10, a cheap smoke run
 def tracked(tmp_path, smoke_data, monkeypatch):
     """A smoke project with prepared CIFAR-10 whose stages track into ``tmp_path/mlflow.db``."""
     (tmp_path / "params.yaml").write_text("profile: smoke\n")
-    shutil.copytree(smoke_data, tmp_path / "data" / "prepared" / "cifar10")
+    shutil.copytree(smoke_data, tmp_path / "smoke" / "data" / "prepared" / "cifar10")
     monkeypatch.delenv("REPRO_TRACKING", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path

@@ -59,6 +59,10 @@ def train(
     guard(expect_hash, config, config_hash)
     done = None if retrain else guard(already_finished, state.project, config, seed)
     if done is None:
+        from ..stages.common import check_inputs, resolve
+
+        r = guard(resolve, state.project, config, seed)  # smoke inputs in the full profile: refused first
+        guard(check_inputs, state.project, r.run, r.config.dataset, not retrain)
         guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
         done = guard(stage, state.project, config, seed, resume, retrain=retrain)
     if isinstance(done, Finished):

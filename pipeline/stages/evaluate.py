@@ -12,8 +12,8 @@ from .common import check_inputs, check_ready, dataset_input, resolve
 def evaluate(project: Project, config: str, seed: int = 0, tags: dict | None = None) -> dict:
     """Evaluate the run of ``config`` with ``seed`` on the held-out test split; return its metrics."""
     r = resolve(project, config, seed, tags)
-    check_ready(project, r, weights=True)  # refused input opens no MLflow run
     check_inputs(project, r.run, r.config.dataset, trained=True)  # the full profile refuses smoke inputs
+    check_ready(project, r, weights=True)  # refused input opens no MLflow run
     r.exe.apply()
     c = r.config
     with stage_run(project.root, c.source, f"evaluate@{r.run.key}", project.profile, r.tags, description=r.note) as t:
