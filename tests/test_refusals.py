@@ -55,11 +55,11 @@ def test_a_seed_out_of_range_is_one_line_and_writes_nothing(tracked):
     result = runner.invoke(app, ["--root", str(tracked), "train", CONFIG, "--seed", "99999999999"])
     assert result.exit_code == 2
     assert one_error_line(result) == "error: --seed must be between 0 and 4294967295 (2**32 - 1), got 99999999999"
-    assert not (tracked / "runs").exists() and stage_runs(tracked) == []
+    assert not (tracked / "smoke" / "runs").exists() and stage_runs(tracked) == []
 
 
 def test_missing_data_and_missing_weights_open_no_tracked_run(tracked):
-    shutil.rmtree(tracked / "data")
+    shutil.rmtree(tracked / "smoke" / "data")
     result = runner.invoke(app, ["--root", str(tracked), "train", CONFIG])
     assert result.exit_code == 2 and "run `repro fetch cifar10` first" in one_error_line(result)
     assert stage_runs(tracked) == []
@@ -76,7 +76,7 @@ def test_a_run_being_trained_is_refused_before_a_tracked_run_opens(tracked):
     entered, release = threading.Event(), threading.Event()
 
     def hold():
-        with RunDir.of(tracked / "runs", CONFIG, 0).lock():
+        with RunDir.of(tracked / "smoke" / "runs", CONFIG, 0).lock():
             entered.set()
             release.wait(30)
 
@@ -97,7 +97,7 @@ def test_ctrl_c_prints_a_line_and_the_resumed_training_continues_the_same_mlflow
     env = {k: v for k, v in os.environ.items() if k not in ("REPRO_TRACKING", "MLFLOW_TRACKING_URI")}
     env["PYTHONPATH"] = str(ROOT)
     cmd = [sys.executable, "-m", "pipeline", "--root", str(tracked), "train", CONFIG]
-    run = tracked / "runs" / run_key(CONFIG, 0)
+    run = tracked / "smoke" / "runs" / run_key(CONFIG, 0)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (run / CHECKPOINT).exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -161,4 +161,4 @@ def test_fetch_of_a_missing_archive_opens_no_tracked_run(tmp_path, monkeypatch):
     result = runner.invoke(app, ["--root", str(tmp_path), "fetch", "cifar10", "--archive", str(missing)])
     assert result.exit_code == 2
     assert one_error_line(result).startswith(f"error: archive {missing} not found; check the path")
-    assert stage_runs(tmp_path) == [] and not (tmp_path / "data").exists()
+    assert stage_runs(tmp_path) == [] and not (tmp_path / "smoke" / "data").exists()
