@@ -55,7 +55,7 @@ def test_smoke_launch_on_slurm_from_a_full_checkout_uses_the_stand_in_data(slurm
     assert "prepared data: fetch@cifar10" in out.stderr and f"done {key}" in out.stderr, out.stderr
     manifest = json.loads((copy / "smoke" / "data" / "prepared" / "cifar10" / "manifest.json").read_text())
     assert manifest["profile"] == "smoke", manifest
-    raw = copy / "data" / "raw"
+    raw = copy / "smoke" / "data" / "raw"
     assert (raw / "smoke" / manifest["archive"]).is_file()  # the stand-in, made offline
     assert not (raw / manifest["archive"]).exists()  # no real archive fetched
     assert not (checkout / "data").exists() and (lock.read_text() if lock.exists() else None) == before  # untouched
