@@ -110,9 +110,14 @@ def interrupted(slurm, tmp_path_factory):
     repro(project, "launch", "--backend", "slurm", "--no-wait", extra_env=FAST_PROGRESS, timeout=TIMEOUT)
     ids = {k: e["job_id"] for k, e in json.loads((project / ".repro" / "launch.json").read_text())["jobs"].items()}
     requeued, cancelled = (f"{c}-s0" for c in LONG)
-    for key in (requeued, cancelled):  # a checkpoint on disk: the epoch is logged just before it is written
+    for key in (requeued, cancelled):  # a checkpoint on disk, and the job's record has noted its epoch
         _wait_for(
-            lambda k=key: (project / "smoke" / "runs" / k / CHECKPOINT).is_file(), TIMEOUT, f"{key}'s first checkpoint"
+            lambda k=key: (
+                (project / "smoke" / "runs" / k / CHECKPOINT).is_file()
+                and (records(project).get(k) or {}).get("epoch", 0) >= 1
+            ),
+            TIMEOUT,
+            f"{key}'s first checkpoint",
         )
     running = json.loads(repro(project, "status", "--json").stdout)
     slurm.run("scontrol", "requeue", ids[requeued])
