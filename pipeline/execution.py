@@ -46,9 +46,9 @@ class Execution:
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     precision_reason: str = field(default="", compare=False)  # why this precision (the rule that chose it)
 
-    @property
-    def bf16(self) -> bool:
-        return self.precision == "bf16"
+    def eager(self) -> Execution:
+        """fp32 eager with torch's default optimiser on the same device: what the fast path is compared with."""
+        return Execution(device=self.device, deterministic=self.deterministic, optimizer_impl=None)
 
     @property
     def grad_scaler(self) -> bool:
@@ -195,13 +195,11 @@ def record_nondeterminism():
             return
         shown(message, category, filename, lineno, file, line)
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("always", message=".*does not have a deterministic implementation")
+    with warnings.catch_warnings():  # restores showwarning and the filters on exit
+        # "default": once per kernel's call site for the block (fresh registries), not at every training step
+        warnings.filterwarnings("default", message=".*does not have a deterministic implementation")
         warnings.showwarning = show
-        try:
-            yield kernels
-        finally:
-            warnings.showwarning = shown
+        yield kernels
 
 
 @contextlib.contextmanager

@@ -79,13 +79,19 @@ def _cost(model: str, options: str, classes: int, size: int) -> tuple[int, int]:
     return model_cost(model, classes, size, **json.loads(options))
 
 
+def config_costs(configs: list[Configuration], costs: Costs | None = None) -> dict[str, tuple[int, int]]:
+    """{configuration: (trainable parameters, MACs per image)} of its model at its dataset's input."""
+    wanted = {c.name: (c.model, json.dumps(c.model_options, sort_keys=True), *input_shape(c)) for c in configs}
+    counted = (costs or Costs()).get_all(list(wanted.values()))
+    return {name: counted[w] for name, w in wanted.items()}
+
+
 def configuration_rows(costs: Costs | None = None) -> list[dict]:
     configs = list(all_configurations().values())
-    wanted = [(c.model, json.dumps(c.model_options, sort_keys=True), *input_shape(c)) for c in configs]
-    counted = (costs or Costs()).get_all(wanted)
+    counted = config_costs(configs, costs)
     rows = []
-    for c, w in zip(configs, wanted, strict=True):
-        params, macs = counted[w]
+    for c in configs:
+        params, macs = counted[c.name]
         rows.append(
             {
                 "name": c.name,

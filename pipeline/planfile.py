@@ -60,7 +60,6 @@ def coverage(plan: dict) -> dict:
         "configs": len(catalog),
         "covered_configs": len(catalog) - len(missing),
         "runs": sum(catalog.values()),
-        "covered_runs": sum(n for name, n in catalog.items() if planned.get(name) == n),
         "planned_runs": sum(n or 0 for n in planned.values()),
         "missing": missing,
         "runs_differ": runs_differ,
@@ -84,9 +83,9 @@ def coverage_note(plan: dict, path: Path | str | None = None, short: bool = Fals
         parts.append(f"no estimate for {len(c['missing'])} ({shown})")
     if c["runs_differ"]:
         parts.append(f"other seed counts for {len(c['runs_differ'])} ({', '.join(c['runs_differ'][:3])})")
-    where = f"{path} " if path else "this plan "
+    where = f"{path} covers" if path else "this plan covers only"
     return (
-        f"{where}covers {c['covered_configs']} of {c['configs']} configurations and {c['planned_runs']} runs against "
+        f"{where} {c['covered_configs']} of {c['configs']} configurations and {c['planned_runs']} runs against "
         f"{c['runs']} in the catalog now ({'; '.join(parts)}): its totals undercount; "
         f"`repro plan --out {path or 'FILE'}` measures the catalog again"
     )

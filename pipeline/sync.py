@@ -1,7 +1,8 @@
 """The generated part of params.yaml: which (configuration, seed) runs and datasets DVC expands.
 
 dvc.yaml cannot look a configuration up in the catalog (no nested interpolation), so the catalog
-is flattened here into ``runs`` (one entry per DVC stage instance) and ``datasets``. Everything
+is flattened here into ``runs`` (one entry per DVC stage instance, with its own model modules as
+``code`` and its configuration ``hash``), ``datasets`` and the profile's ``roots``. Everything
 below the marker line in params.yaml is machine-written; everything above is kept verbatim.
 """
 
@@ -50,7 +51,7 @@ def run_entry(run: Configuration, seed: int) -> dict:
 
 
 def expected_block(profile: str, shard: tuple[int, int] = (0, 1), raised: dict[str, int] | None = None) -> dict:
-    """``runs`` and ``datasets`` for a profile: the smoke profile runs seed 0 of each configuration.
+    """``runs``, ``datasets`` and ``roots`` for a profile: the smoke profile runs seed 0 of each configuration.
     ``shard`` (k, n) keeps every n-th configuration from the k-th: n workspaces then split the work.
     ``raised``: params.yaml ``seeds`` (see ``seed_counts``)."""
     counts = seed_counts(raised)
@@ -86,7 +87,7 @@ def raise_seeds(path: Path, targets: dict[str, int]) -> dict[str, int]:
             runs.setdefault(run_key(name, seed), run_entry(configs[name], seed))
     generated["runs"] = runs
     generated["datasets"] = sorted(set(generated.get("datasets") or []) | {r["dataset"] for r in runs.values()})
-    body = yaml.safe_dump(generated | {"runs": runs}, sort_keys=False, default_flow_style=None, width=1000)
+    body = yaml.safe_dump(generated, sort_keys=False, default_flow_style=None, width=1000)
     write_text(path, f"{head.rstrip(chr(10))}\n\n{MARKER}\n{body}")
     return seeds
 

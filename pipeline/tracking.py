@@ -180,7 +180,8 @@ def stage_run(
     description: str | None = None,
     run_id: str | None = None,
 ):
-    """Open an MLflow run named after the DVC stage (``DVC_STAGE``) or the CLI command, in
+    """Open an MLflow run for the stage (``DVC_STAGE`` or the CLI command; its name puts the distinguishing
+    part first, ``display_name``, and the full stage is the ``stage`` tag) in
     ``experiment`` (described by ``description``, Markdown, when given).
 
     Marks the run FINISHED, FAILED (exception) or KILLED (Ctrl-C; also SIGTERM, which the CLI turns

@@ -202,10 +202,10 @@ class Monitor:
         return es is not None and self.bad_epochs >= es.patience
 
 
-def train_step(step_model: nn.Module, optimizer: torch.optim.Optimizer, x, y, exe: Execution, scaler=None):
+def train_step(step_model: nn.Module, optimizer: torch.optim.Optimizer, x, y, exe: Execution, scaler):
     """One optimiser step: forward (autocast), cross-entropy on float logits, backward, update (through
-    ``scaler``, a GradScaler, for fp16). Returns the loss and logits, detached and still on the device
-    (no host sync)."""
+    ``scaler``, ``execution.grad_scaler(exe)``: a GradScaler for fp16, else None). Returns the loss and
+    logits, detached and still on the device (no host sync)."""
     if exe.cuda_graphs:  # reduce-overhead: a new step, the previous step's graph outputs may be reused
         torch.compiler.cudagraph_mark_step_begin()
     with autocast(exe):
@@ -275,7 +275,7 @@ def train(
 
 
 def _train(
-    config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, provenance, warned=()
+    config, recipe, run: RunDir, data_dir, exe, log_metrics, resume, log_every, provenance, warned
 ) -> TrainResult:
     exe.apply()
     rank, world, device = distributed(exe.device)
@@ -305,7 +305,9 @@ def _train(
     config_hash = config.config_hash()
     ckpt = run.load_checkpoint(device) if resume else None
     if ckpt is not None and (ckpt.config_hash != config_hash or ckpt.seed != run.seed):
-        ckpt = _set_aside(run, ckpt, config, config_hash) if lead else None
+        if lead:
+            _set_aside(run, ckpt, config, config_hash)
+        ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt.model)
         load_optimizer_state(optimizer, ckpt.optimizer)
@@ -417,7 +419,6 @@ def _set_aside(run: RunDir, ckpt: Checkpoint, config, config_hash: str) -> None:
         file=sys.stderr,
         flush=True,
     )
-    return None
 
 
 def epoch_time_metrics(history: list[dict]) -> dict:

@@ -8,10 +8,9 @@ them. On a CPU machine the GPU checks say so and the rest still run."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
+import dataclasses
 import importlib.util
-import json
+import math
 import os
 import shutil
 import socket
@@ -25,7 +24,7 @@ from ..catalog import Configuration, get_configuration
 from ..data import DATASETS, archive_digest, read_manifest
 from ..errors import ReproError
 from ..execution import Execution, capability, grad_scaler
-from ..inventory import input_shape
+from ..inventory import config_costs, input_shape
 from ..models import create_model, model_info
 from ..planfile import find_plan, read_plan, seconds_per_run
 from ..settings import Project
@@ -87,31 +86,9 @@ def _driver() -> str:
     return out.stdout.splitlines()[0].strip() if out.returncode == 0 and out.stdout else "unknown"
 
 
-def _meta_params(config: Configuration) -> int:
-    """Parameters and buffers of the configuration's model, built on the meta device (no memory)."""
-    return _meta_count(config.model, json.dumps(config.model_options, sort_keys=True), input_shape(config)[0])
-
-
-@functools.cache
-def _meta_count(model: str, options: str, classes: int) -> int:
-    with torch.device("meta"), _no_init():
-        net = create_model(model, classes, **json.loads(options))
-    return sum(t.numel() for t in net.parameters()) + sum(t.numel() for t in net.buffers())
-
-
-@contextlib.contextmanager
-def _no_init():
-    """``torch.nn.init`` does nothing inside: a count needs shapes only, and initialisers on the meta
-    device run through Python reference kernels (~1 s per model)."""
-    names = [n for n in vars(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
-    saved = {n: getattr(torch.nn.init, n) for n in names}
-    for n in names:
-        setattr(torch.nn.init, n, lambda tensor, *args, **kwargs: tensor)
-    try:
-        yield
-    finally:
-        for n, fn in saved.items():
-            setattr(torch.nn.init, n, fn)
+def _params(config: Configuration) -> int:
+    """Trainable parameters of the configuration's model (``inventory``'s counts, kept for the process)."""
+    return config_costs([config])[config.name][0]
 
 
 def largest_per_family(configs: list[Configuration]) -> dict[str, Configuration]:
@@ -119,7 +96,7 @@ def largest_per_family(configs: list[Configuration]) -> dict[str, Configuration]
     best: dict[str, tuple[int, Configuration]] = {}
     for c in configs:
         family = model_info(c.model).family or c.model
-        size = _meta_params(c) * c.recipe.batch_size
+        size = _params(c) * c.recipe.batch_size
         if family not in best or size > best[family][0]:
             best[family] = (size, c)
     return {family: c for family, (_, c) in sorted(best.items())}
@@ -155,11 +132,7 @@ def check_numerics(configs: list[Configuration], exe: Execution, steps: int = ST
     """Per family: the fast path (precision, channels_last, optimiser kernel; compile is checked apart)
     against fp32 eager, same device, batch and initial weights; peak memory and whether it fits."""
     checks, timing = [], {}
-    eager = Execution(device=exe.device, deterministic=exe.deterministic, optimizer_impl=None)
-    fast = Execution(
-        device=exe.device, deterministic=exe.deterministic, precision=exe.precision, channels_last=exe.channels_last,
-        optimizer_impl=exe.optimizer_impl,
-    )  # fmt: skip
+    eager, fast = exe.eager(), dataclasses.replace(exe, compile=None)  # compile: its own check
     total = torch.cuda.get_device_properties(exe.device).total_memory if exe.device.type == "cuda" else None
     tol = TOLERANCE[exe.precision]
     for family, c in largest_per_family(configs).items():
@@ -182,17 +155,13 @@ def check_numerics(configs: list[Configuration], exe: Execution, steps: int = ST
             f"{c.name} batch {batch}: {exe.precision} loss {got[-1]:.4f} vs fp32 eager {ref[-1]:.4f} over {steps} "
             f"steps (max relative difference {worst:.2e}, tolerance {tol:g}){fits}, {1e3 * seconds:.0f} ms/step"
         )
-        if not all(map(_finite, got)) or worst > tol:
+        if not all(map(math.isfinite, got)) or worst > tol:
             checks.append(Check(name, "fail", detail, "set train.precision: fp32 in params.yaml"))
         elif peak is not None and peak > FIT_SHARE * total:
             checks.append(Check(name, "warn", detail + " (near the limit)", "expect out-of-memory on a busier GPU"))
         else:
             checks.append(Check(name, "ok", detail))
     return checks, timing
-
-
-def _finite(v: float) -> bool:
-    return v == v and abs(v) != float("inf")
 
 
 def check_compile(project: Project, configs: list[Configuration], exe: Execution) -> Check:
@@ -202,7 +171,7 @@ def check_compile(project: Project, configs: list[Configuration], exe: Execution
         return Check("torch.compile", "skip", "off in params.yaml (train.compile)")
     import torch._dynamo
 
-    c = min(configs, key=_meta_params)
+    c = min(configs, key=_params)
     classes, size = input_shape(c)
     model = create_model(c.model, classes, **c.model_options).to(exe.device)
     saved = torch._dynamo.config.suppress_errors
@@ -305,9 +274,9 @@ def check_tracking(project: Project) -> Check:
 
 
 def check_disk(project: Project, configs: dict[str, Configuration], runs: list[str], gpus: int) -> Check:
-    """model.pt of every run (fp32 weights and buffers) plus one checkpoint (weights and optimiser
-    state) per run training at once."""
-    params = {name: _meta_params(c) for name, c in configs.items()}
+    """model.pt of every run (fp32 weights) plus one checkpoint (weights and optimiser state) per run
+    training at once."""
+    params = {name: _params(c) for name, c in configs.items()}
     weights = sum(4 * params[c] for c in runs)
     ckpt = max(4 * params[c] * (2 + OPTIMIZER_SLOTS.get(configs[c].recipe.optimizer, 1)) for c in runs)
     need = weights + max(1, gpus) * ckpt

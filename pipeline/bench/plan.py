@@ -145,4 +145,4 @@ def describe(result: dict) -> str:
         f" {result['total_hours']:,.1f} h{gpu}"
     )
     note = coverage_note(result)
-    return line + (f"\nnote: {note.replace('this plan covers', 'this plan covers only')}" if note else "")
+    return line + (f"\nnote: {note}" if note else "")

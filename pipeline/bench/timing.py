@@ -26,7 +26,7 @@ import torch
 
 from ..catalog import Configuration, Recipe, get_configuration
 from ..errors import ReproError
-from ..execution import Execution, autocast, determinism, maybe_compile, to_format
+from ..execution import Execution, autocast, determinism, grad_scaler, maybe_compile, to_format
 from ..inventory import input_shape
 from ..models import train_flops_per_image
 from ..training import make_optimizer, train_step
@@ -123,6 +123,7 @@ def measure(
     if exe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe, exe.optimizer_impl)
+    scaler = grad_scaler(exe)  # fp16: timed with its loss scaling, as training runs it
     step_model = maybe_compile(model, exe.compile)
     x = to_format(torch.randn(batch, 3, size, size, device=device), exe)
     y = torch.randint(0, classes, (batch,), device=device)
@@ -131,7 +132,7 @@ def measure(
     _sync(device)
     t0 = time.perf_counter()
     for _ in range(warmup):
-        train_step(step_model, optimizer, x, y, exe)
+        train_step(step_model, optimizer, x, y, exe, scaler)
     _sync(device)
     warmup_s = time.perf_counter() - t0
     if ready is not None:
@@ -140,7 +141,7 @@ def measure(
     clock = _Clock(device)
     clock.mark()
     for _ in range(steps):
-        loss, _ = train_step(step_model, optimizer, x, y, exe)
+        loss, _ = train_step(step_model, optimizer, x, y, exe, scaler)
         clock.mark()
     times = clock.intervals()
     window_end = time.time()
@@ -213,7 +214,7 @@ def bench(
     run = get_configuration(run) if isinstance(run, str) else run
     exe_fast = execution_on(exe_fast, device)
     device = exe_fast.device
-    exe_eager = Execution(device=device, deterministic=exe_fast.deterministic, optimizer_impl=None)  # torch defaults
+    exe_eager = exe_fast.eager()  # fp32, torch's default optimiser
     batch = batch_size or run.recipe.batch_size
     infer_batch = batch if infer_batch is None else infer_batch
     if steps < 1 or warmup < 0 or batch < 1:

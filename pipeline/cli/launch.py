@@ -73,7 +73,7 @@ def _adaptive(configs, source, backend, address, budget, max_seeds, adaptive) ->
     if not adaptive or budget is None:
         fail("--adaptive and --budget go together: `repro launch --adaptive --budget HOURS`", 2)
     try:
-        guard(launch_adaptive, state.project, configs, source, backend, address, budget, max_seeds)
+        guard(launch_adaptive, _profile_project(create=True), configs, source, backend, address, budget, max_seeds)
     except KeyboardInterrupt:
         err.print("stopped: finished runs are kept; `repro launch --adaptive` resumes", highlight=False)
         raise typer.Exit(130) from None
@@ -90,7 +90,7 @@ def status(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")] = False,
 ) -> None:
-    """Each selected run: done, finished (not recorded), running, queued, failed or not started; totals; time left."""
+    """Each run: done, finished (not recorded), stale or refused (why), running, queued, failed, not started."""
     from ..launch.status import status as do_status
     from ..launch.status import table_rows
 

@@ -40,7 +40,7 @@ def check_source(
     ] = None,
 ) -> None:
     """Check a new source in a scratch folder: validate, build and count every model, smoke-run one
-    configuration end to end (fetch, train, evaluate), render its tables. Never writes to the checkout."""
+    configuration end to end (sync, fetch, train, evaluate), render its tables. Never writes to the checkout."""
     from ..errors import ReproError
     from ..stages.check_source import check_source as check
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Annotated
@@ -33,7 +34,7 @@ def fetch(
     dataset: Annotated[str, typer.Argument(help="Dataset name, e.g. cifar10.")],
     archive: Annotated[Path | None, typer.Option(help="A pre-downloaded official archive.")] = None,
 ) -> None:
-    """Fetch a dataset (verify, extract safely, parse) into data/prepared/<dataset>."""
+    """Fetch a dataset (verify, extract safely, parse) into data/prepared/<dataset> (smoke profile: smoke/data/)."""
     from ..stages.fetch import fetch as stage
 
     path, manifest = guard(stage, state.project, dataset, archive)
@@ -51,20 +52,14 @@ def train(
     ] = False,
     config_hash: ConfigHash = None,
 ) -> None:
-    """Train one configuration with one seed into runs/<config>-s<seed>/."""
+    """Train one configuration with one seed into runs/<config>-s<seed>/ (smoke profile: smoke/runs/)."""
     from ..bench.preflight import preflight
-    from ..stages.train import Finished, already_finished
+    from ..stages.train import Finished
     from ..stages.train import train as stage
 
     guard(expect_hash, config, config_hash)
-    done = None if retrain else guard(already_finished, state.project, config, seed)
-    if done is None:
-        from ..stages.common import check_inputs, resolve
-
-        r = guard(resolve, state.project, config, seed)  # smoke inputs in the full profile: refused first
-        guard(check_inputs, state.project, r.run, r.config.dataset, not retrain)
-        guard(preflight, state.project, config, seed)  # full profile without a GPU: stop with the estimate
-        done = guard(stage, state.project, config, seed, resume, retrain=retrain)
+    gpu = functools.partial(preflight, state.project, config, seed)  # full profile without a GPU: the estimate
+    done = guard(stage, state.project, config, seed, resume, retrain=retrain, before=gpu)
     if isinstance(done, Finished):
         err.print(done.message, highlight=False, soft_wrap=True, markup=False)
         return
@@ -79,7 +74,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the run to evaluate.")] = 0,
     config_hash: ConfigHash = None,
 ) -> None:
-    """Evaluate a trained run on the held-out test split; write runs/<config>-s<seed>/eval.json."""
+    """Evaluate a trained run on the held-out test split; write runs/<config>-s<seed>/eval.json (smoke: smoke/runs/)."""
     from ..stages.evaluate import evaluate as stage
 
     guard(expect_hash, config, config_hash)
@@ -88,7 +83,7 @@ def evaluate(
 
 @app.command()
 def render() -> None:
-    """Render every source table into paper_tables/: reported beside reproduced, with verdicts."""
+    """Render every source table into paper_tables/ (smoke profile: smoke/paper_tables/): reported beside reproduced."""
     from ..stages.render import render as stage
 
     written = guard(stage, state.project)
@@ -99,7 +94,7 @@ def render() -> None:
 def sync(
     check: Annotated[bool, typer.Option("--check", help="Only report whether params.yaml is in sync.")] = False,
 ) -> None:
-    """Write the catalog's (configuration, seed) runs and datasets into params.yaml's generated block."""
+    """Write the catalog's runs (with code deps and configuration hash), datasets and roots into params.yaml."""
     from ..sync import sync_params
 
     project = state.project

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..rundir import HISTORY
 from ..settings import ROOTS
 from ..sync import sync_params
 from ..tracking import git_commit
@@ -46,7 +47,7 @@ def copy_project(root: Path, dest: Path) -> None:
         shutil.copy2(src, dst)
 
 
-UNCACHED = ("smoke/runs/*/*.json", "smoke/runs/*/history.csv")  # the smoke runs' `cache: false` outputs
+UNCACHED = tuple(f"{ROOTS['smoke']['runs']}/*/{f}" for f in ("*.json", HISTORY))  # `cache: false` outputs
 DEMO_GIT = ["-c", "user.name=repro demo", "-c", "user.email=demo@localhost", "-c", "commit.gpgsign=false"]
 
 

@@ -13,7 +13,6 @@ repeats a run (a backend skips the seeds it already has).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from ..files import write_json
 from ..report.adaptive_items import Item, judge_items, look_stats, spreads
 from ..report.sequential import ALPHA, schedule
 from .planner import plan_round
+from .state import read_json
 
 DECIDED = ("reproduced", "differs (below)", "differs (above)", "supported", "contradicted")
 
@@ -49,12 +49,7 @@ class Settings:
 
 
 def load(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise ReproError(f"{path} is unreadable ({exc}); delete it to start the adaptive seeds afresh") from None
+    return read_json(path, "start the adaptive seeds afresh")
 
 
 def round_line(r: dict) -> str:

@@ -1,7 +1,7 @@
 """DVC's side: which runs dvc.lock already records, and recording finished runs with ``dvc commit``.
 
-A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) are up to date per
-``dvc status``; *unrecorded* when its folder holds finished metrics (train.json, eval.json, model.pt)
+A run is *done* when both of its stages (``train@<key>``, ``evaluate@<key>``) are up to date in
+dvc.lock; *unrecorded* when its folder holds finished metrics (train.json, eval.json, model.pt)
 that dvc.lock has no entry for (a launched job finished, the launcher was not there to record it)
 or whose record was cut short (``recording_marker``);
 otherwise it is still *to do*. A stale entry in dvc.lock (the code, params or data changed) is to do:
@@ -18,8 +18,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import yaml
 
 from ..rundir import EVAL_METRICS, MODEL, TRAIN_METRICS
 from .config import LaunchError
@@ -73,13 +71,6 @@ def stale_stages(root: Path, stages: list[str]) -> set[str]:
     out = dvc(root, "status", "--json", *stages)
     text = out.stdout.strip()
     return set(json.loads(text[text.index("{") :]) if "{" in text else {})
-
-
-def locked_stages(root: Path) -> set[str]:
-    path = root / "dvc.lock"
-    if not path.is_file():
-        return set()
-    return set((yaml.safe_load(path.read_text()) or {}).get("stages", {}))
 
 
 def finished_on_disk(run_dir: Path) -> bool:

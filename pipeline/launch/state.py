@@ -39,17 +39,18 @@ def record_path(root: Path, key: str) -> Path:
     return repro_dir(root) / "jobs" / f"{key}.json"
 
 
-def _read(path: Path) -> dict | None:
+def read_json(path: Path, forget: str = "forget the launcher's state") -> dict | None:
+    """A state file of ``.repro/``; None when absent, one line naming it when unreadable."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise LaunchError(f"{path} is unreadable ({exc}); delete it to forget the launcher's state") from exc
+        raise LaunchError(f"{path} is unreadable ({exc}); delete it to {forget}") from exc
 
 
 def load_state(root: Path) -> dict:
-    state = _read(state_path(root)) or {}
+    state = read_json(state_path(root)) or {}
     state.setdefault("version", 1)
     state.setdefault("jobs", {})
     return state

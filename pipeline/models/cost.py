@@ -8,6 +8,8 @@ count zero (thop counts some of those too, so its figures run slightly higher).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -46,11 +48,26 @@ def model_cost(name: str, num_classes: int, input_size: int, **options) -> tuple
     return counts["params"], counts["macs"]
 
 
+@contextlib.contextmanager
+def no_init():
+    """``torch.nn.init`` does nothing inside: a count needs shapes only, and initialisers on the meta
+    device run through Python reference kernels (~1 s per model)."""
+    names = [n for n in vars(torch.nn.init) if n.endswith("_") and not n.startswith("_")]
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.nn.init, n, fn)
+
+
 def model_counts(name: str, num_classes: int, input_size: int, **options) -> dict[str, int]:
     """``params``, ``non_trainable_params`` (BN statistics) and ``macs`` of a registered model (meta device)."""
     from .registry import create_model
 
-    with torch.device("meta"):
+    with torch.device("meta"), no_init():
         model = create_model(name, num_classes, **options)
         return {
             "params": trainable_params(model),

@@ -10,7 +10,7 @@ Two-arm items (ratios, claims) look at the first n seeds of each arm, n the smal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ..catalog import Source, configurations_of
 from .claim_kinds import reported_effect
 from .judging import RATIO_DEFAULT, evaluated_images, margin_for
 from .sequential import ALPHA, holm, repeated_p, rule_label, t_to_z
-from .verdicts import PooledSD, binomial_se, max_of_normals
+from .verdicts import binomial_se, max_of_normals, pooled_sd
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,6 @@ class Item:
     floor: float = 0.0  # binomial SE of % figures
     best_of: int | None = None
     higher_is_better: bool = True
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 def _family(metric: str) -> str:
@@ -80,8 +79,7 @@ def catalog_items(sources: dict[str, Source], keep=None) -> list[Item]:
             effect = reported_effect(source, claim)
             items.append(
                 Item(f"{source.id}/claim{i + 1}", source.id, "claim", arms, claim.metric, configs[claim.better].dataset,
-                     math.nan if effect is None else effect, 0.0, higher_is_better=claim.higher_is_better,
-                     extra={"text": claim.text})
+                     math.nan if effect is None else effect, 0.0, higher_is_better=claim.higher_is_better)
             )  # fmt: skip
     return items
 
@@ -89,15 +87,6 @@ def catalog_items(sources: dict[str, Source], keep=None) -> list[Item]:
 def _values(values: dict, config: str, metric: str) -> list[float]:
     got = values.get(config, {})
     return got.get(metric) or got.get(_family(metric)) or got.get(metric.replace("_acc", "_error")) or []
-
-
-def _pooled(groups: list[list[float]]) -> PooledSD | None:
-    """``verdicts.pooled_sd`` in numpy (the simulator calls it often)."""
-    if not groups:
-        return None
-    ss = sum(float(np.var(g) * len(g)) for g in groups)
-    df = sum(len(g) - 1 for g in groups)
-    return PooledSD(math.sqrt(ss / df), df, len(groups))
 
 
 @dataclass(frozen=True)
@@ -119,7 +108,7 @@ def spreads(items: list[Item], values: dict, configs_of: dict[str, str]) -> dict
                     v = _values(values, cfg, metric)
                     if len(v) >= 2 and (not log or min(v) > 0):
                         groups.append([math.log(x) for x in v] if log else v)
-            cache[key] = _pooled(groups)
+            cache[key] = pooled_sd(groups)
         return cache[key]
 
     out: dict[str, Spread | None] = {}
@@ -132,7 +121,7 @@ def spreads(items: list[Item], values: dict, configs_of: dict[str, str]) -> dict
     return out
 
 
-def look_stats(it: Item, values: dict, sp: Spread, looks: tuple[int, ...] = ()) -> dict | None:
+def look_stats(it: Item, values: dict, sp: Spread, looks: tuple[int, ...]) -> dict | None:
     """n, the estimate and its standard error at the current look (the largest look of a sequential schedule
     ``looks`` at most the seeds there are); None without runs."""
     arms = [_values(values, c, it.metric) for c in it.configs]

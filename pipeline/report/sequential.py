@@ -20,7 +20,6 @@ A fixed-n design is the schedule with one look (the usual z/t tests at α).
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
@@ -66,12 +65,6 @@ def repeated_p(z, looks: tuple[int, ...], two_sided: bool, best_of: int | None =
     draws = null_max(looks, two_sided, best_of, flip and not two_sided)
     zz = np.abs(z) if two_sided else z
     return 1 - np.searchsorted(draws, zz) / draws.size
-
-
-def boundary(looks: tuple[int, ...], two_sided: bool, alpha: float = ALPHA, best_of: int | None = None) -> float:
-    """The Pocock-type critical value: the (1 − α) quantile of the max over looks."""
-    draws = null_max(looks, two_sided, best_of)
-    return float(draws[min(int(math.ceil((1 - alpha) * draws.size)), draws.size - 1)])
 
 
 def t_to_z(t, df):

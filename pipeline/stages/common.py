@@ -83,9 +83,10 @@ def provenance(project: Project, r: Resolved) -> dict:
 
 def check_inputs(project: Project, run: RunDir, dataset: str, trained: bool = False) -> None:
     """The full profile refuses smoke or synthetic inputs: prepared data made by the smoke profile, and
-    (``trained``) a run recorded under another profile. The message names the file and the fix."""
+    (``trained``) a run recorded under another profile. The message names the file and the fix. Data
+    not fetched yet passes here (``check_ready`` names its `repro fetch`, after the GPU preflight)."""
     data = project.data_dir(dataset)
-    manifest = read_manifest(data)
+    manifest = read_manifest(data) if (data / "manifest.json").is_file() else {}
     if project.profile == "full" and (manifest.get("synthetic") or manifest.get("profile", "full") != "full"):
         raise ReproError(
             f"{data / 'manifest.json'} is synthetic smoke-profile data: the full profile refuses it; "

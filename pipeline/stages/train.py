@@ -1,8 +1,9 @@
 """Stage ``train``: one (configuration, seed) run → ``runs/<key>/`` model.pt, history.csv, train.json.
 
 Finished means finished: a run whose weights, history and train.json are on disk and whose recorded
-profile, configuration hash and data digest match today's is left alone (one line says so). ``retrain``
-trains it again; a finished run is never overwritten: it is first moved to ``.repro/aside/``."""
+provenance (``common.provenance``: profile, configuration hash, recipe as run, determinism, data and
+code digests) matches today's is left alone (one line says so). ``retrain`` trains it again; a finished
+run is never overwritten: it is first moved to ``.repro/aside/``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..catalog import get_configuration
 from ..inventory import input_shape
 from ..rundir import HISTORY, TRAIN_METRICS
 from ..settings import Project
@@ -30,27 +31,12 @@ class Finished:
 
 
 def changes(project: Project, r: Resolved) -> list[str] | None:
-    """None when the run has not finished; else what differs from how it was trained ([] = current)."""
+    """None when the run has not finished; else how its provenance today differs from what it recorded
+    ([] = current; a key the run did not record, trained before it existed, is no change)."""
     if not r.run.finished():
         return None
-    recorded = r.run.read_metrics(TRAIN_METRICS)
-    now = provenance(project, r)  # a key the run did not record (trained before it existed) is no change
+    recorded, now = r.run.read_metrics(TRAIN_METRICS), provenance(project, r)
     return [f"{k}: {recorded[k]} → {v}" for k, v in now.items() if k in recorded and recorded[k] != v]
-
-
-def already_finished(project: Project, config: str, seed: int) -> Finished | None:
-    """``Finished`` when the run is finished and current (checked before any GPU preflight)."""
-    configuration = get_configuration(config)
-    if not project.run(configuration.name, seed).finished():
-        return None
-    r = resolve(project, config, seed)
-    check_inputs(project, r.run, r.config.dataset, trained=True)
-    if changes(project, r) == []:
-        return Finished(
-            f"{r.run.key} is finished and current ({r.run.file(TRAIN_METRICS)}): nothing to do; "
-            "`--retrain` trains it again (the previous result is moved aside)"
-        )
-    return None
 
 
 def set_aside(project: Project, r: Resolved, why: str) -> None:
@@ -66,16 +52,22 @@ def train(
     resume: bool = True,
     tags: dict | None = None,
     retrain: bool = False,
+    before: Callable[[], None] | None = None,
 ) -> TrainResult | Finished:
     """Train ``config`` with ``seed`` as this profile runs it, logged as one MLflow run (extra ``tags``);
-    a finished, current run is left alone unless ``retrain``."""
+    a finished, current run is left alone unless ``retrain``. ``before()`` runs once the run is known to
+    need training (the CLI's GPU preflight; not a dependency of the stage, so it stays out of its code)."""
     r = resolve(project, config, seed, tags)
-    done = None if retrain else already_finished(project, config, seed)
-    if done is not None:
-        return done
-    check_ready(project, r)  # refused input opens no MLflow run
-    check_inputs(project, r.run, r.config.dataset, trained=not retrain)
+    check_inputs(project, r.run, r.config.dataset, trained=not retrain)  # smoke inputs in the full profile
     changed = changes(project, r)
+    if changed == [] and not retrain:
+        return Finished(
+            f"{r.run.key} is finished and current ({r.run.file(TRAIN_METRICS)}): nothing to do; "
+            "`--retrain` trains it again (the previous result is moved aside)"
+        )
+    if before is not None:
+        before()
+    check_ready(project, r)  # refused input opens no MLflow run
     if changed is not None:  # before the lock: moving the run aside takes it
         set_aside(project, r, "retraining as asked" if not changed else f"stale ({'; '.join(changed)})")
     lead = int(os.environ.get("RANK", "0")) == 0
